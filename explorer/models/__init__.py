@@ -1,0 +1,9 @@
+"""The three models, by kind: each class has `kind`, `config_cls` and is rebuilt as cls(config)."""
+
+from explorer.models.hvae import HVAE, HVAEConfig
+from explorer.models.vae import VAE, VAEConfig
+from explorer.models.vdm import VDM, VDMConfig
+
+MODELS = {model.kind: model for model in (VAE, HVAE, VDM)}
+
+__all__ = ["MODELS", "VAE", "VAEConfig", "HVAE", "HVAEConfig", "VDM", "VDMConfig"]

@@ -1,0 +1,166 @@
+"""Variational Diffusion Model: a fixed linear-Gaussian encoder, a noise schedule and a noise
+predictor eps_theta(x_t, t), trained on its ELBO (Kingma et al. 2021) or on Ho's L_simple.
+
+The three -ELBO terms per example (nats), as `explorer.diffusion` defines them:
+    reconstruction  -log p(x_0 | x_1)
+    prior           KL(q(x_T | x_0) || N(0, I))
+    diffusion       sum_{t=2..T} KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from explorer import diffusion
+from explorer.config import ELBOTerms, check_choice
+from explorer.models.unet import UNet
+from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
+
+LOSSES = ("elbo", "simple")
+
+
+@dataclass(frozen=True)
+class VDMConfig:
+    schedule: str = "learned"            # noise schedule: linear | cosine | learned
+    T: int = 1000                        # number of diffusion steps
+    gamma_min: float = -13.3             # learned schedule: initial gamma_1 = -log SNR at t = 1
+    gamma_max: float = 5.0               # learned schedule: initial gamma_T
+    channels: tuple[int, ...] = (32, 64, 64)  # U-Net width at 28, 14, 7
+    res_blocks: int = 1                  # residual blocks per U-Net level
+    attention: bool = True               # self-attention at the 7x7 bottleneck
+    dropout: float = 0.0                 # dropout inside residual blocks
+    fourier_exponents: tuple[int, ...] = (6, 7)  # sin/cos(2^n pi x) input features; () for none
+    loss: str = "elbo"                   # training loss: elbo (VDM) | simple (Ho's ||eps - eps_hat||^2)
+
+    def __post_init__(self):
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("loss", self.loss, LOSSES)
+        if self.T < 2:
+            raise ValueError("T must be at least 2")
+
+
+class VDM(nn.Module):
+    """x_0 (B, 1, 28, 28) in [-1, 1] <-> x_T ~ N(0, I) through T Gaussian steps."""
+
+    kind = "vdm"
+    config_cls = VDMConfig
+
+    def __init__(self, config: VDMConfig = VDMConfig()):
+        super().__init__()
+        self.config = config
+        self.T = config.T
+        self.unet = UNet(config.channels, config.res_blocks, config.attention, config.dropout,
+                         config.fourier_exponents, time_scale=1000.0 / config.T)
+        self.gamma = (LearnedGamma(config.gamma_min, config.gamma_max)
+                      if config.schedule == "learned" else None)
+        self._fixed = None if self.gamma is not None else make_schedule(config.schedule, config.T)
+        self._table: DiscreteSchedule | None = self._fixed
+
+    # ---- the schedule ----
+
+    @property
+    def schedule(self) -> DiscreteSchedule:
+        """The discrete tables of this model's schedule (tabulated once; re-tabulated while a
+        learned schedule trains)."""
+        if self._table is None or (self.training and self.gamma is not None):
+            self._table = make_schedule(self.config.schedule, self.T, self.gamma)
+        return self._table
+
+    def train(self, mode: bool = True):
+        if self.gamma is not None:
+            self._table = None
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if self.gamma is not None:
+            self._table = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def gamma_at(self, t: Tensor) -> Tensor:
+        """gamma_t = -log SNR(t) for (B,) steps t in 1..T, float32, differentiable if learned."""
+        if self.gamma is None:
+            return self._fixed.gamma[t.cpu()].to(torch.float32).to(t.device)
+        return self.gamma(LearnedGamma.u_of_t(t, self.T))
+
+    # ---- the network ----
+
+    def predict_noise(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """eps_theta(x_t, t): (B, 1, 28, 28), (B,) long in 1..T -> (B, 1, 28, 28)."""
+        return self.unet(x_t, t)
+
+    # ---- the ELBO ----
+
+    def _noisy(self, x0: Tensor, gamma_t: Tensor, generator) -> tuple[Tensor, Tensor]:
+        """(x_t, eps) with x_t ~ q(x_t | x_0) at the (B,) gammas, differentiable in gamma."""
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        g = gamma_t.reshape(-1, 1, 1, 1)
+        return torch.sqrt(torch.sigmoid(-g)) * x0 + torch.sqrt(torch.sigmoid(g)) * eps, eps
+
+    def diffusion_terms(self, x0: Tensor, t: Tensor, generator=None) -> Tensor:
+        """L_t = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) per example at its own step t (B,),
+        t in 2..T, one draw of x_t; nats."""
+        gamma_t, gamma_prev = self.gamma_at(t), self.gamma_at(t - 1)
+        x_t, eps = self._noisy(x0, gamma_t, generator)
+        return diffusion.denoising_kl(eps, self.predict_noise(x_t, t), gamma_t, gamma_prev)
+
+    def endpoint_terms(self, x0: Tensor, generator=None) -> tuple[Tensor, Tensor]:
+        """(reconstruction -log p(x_0 | x_1), prior KL(q(x_T | x_0) || N(0, I))), each (B,) nats."""
+        ones = torch.ones(x0.shape[0], dtype=torch.long, device=x0.device)
+        gamma_1 = self.gamma_at(ones)
+        x1, _ = self._noisy(x0, gamma_1, generator)
+        return (diffusion.reconstruction_nll(x0, x1, gamma_1),
+                diffusion.prior_kl(x0, self.gamma_at(ones * self.T)))
+
+    def loss_per_t(self, x0: Tensor, generator=None, t_chunk: int = 50) -> Tensor:
+        """Every denoising term L_t, t = 2..T, for each example: (B, T - 1) nats (T network calls
+        per example; one draw of x_t per (example, t))."""
+        out = []
+        for start in range(2, self.T + 1, t_chunk):
+            ts = torch.arange(start, min(start + t_chunk, self.T + 1), device=x0.device)
+            x_rep = x0.repeat_interleave(len(ts), dim=0)              # (B * n, 1, 28, 28)
+            t_rep = ts.repeat(x0.shape[0])
+            out.append(self.diffusion_terms(x_rep, t_rep, generator).reshape(x0.shape[0], -1))
+        return torch.cat(out, dim=1)
+
+    def _stratified_t(self, batch: int, device, generator) -> Tensor:
+        """(B,) steps in 2..T from a low-discrepancy uniform draw (Kingma et al. 2021, App. I)."""
+        u0 = torch.rand((), generator=generator)
+        u = (u0 + torch.arange(batch) / batch) % 1.0
+        return (2 + (u * (self.T - 1)).long()).clamp(max=self.T).to(device)
+
+    def elbo(self, x0: Tensor, generator=None, exact: bool = False) -> ELBOTerms:
+        """-ELBO terms per example (nats): reconstruction, prior, diffusion. With exact=True the
+        diffusion term sums all T - 1 steps; else it is the unbiased (T - 1) * L_t, t ~ U{2..T}."""
+        recon, prior = self.endpoint_terms(x0, generator)
+        if exact:
+            diff = self.loss_per_t(x0, generator).sum(dim=1)
+        else:
+            t = self._stratified_t(x0.shape[0], x0.device, generator)
+            diff = (self.T - 1) * self.diffusion_terms(x0, t, generator)
+        return ELBOTerms(reconstruction=recon, prior=prior, diffusion=diff)
+
+    def training_loss(self, x0: Tensor, step: int = 0, generator=None) -> tuple[Tensor, ELBOTerms]:
+        """The scalar to minimise: the mean -ELBO (loss='elbo') or Ho's L_simple (loss='simple')."""
+        if self.config.loss == "elbo":
+            terms = self.elbo(x0, generator)
+            return terms.total.mean(), terms
+        with torch.no_grad():
+            terms = self.elbo(x0, generator)
+        t = torch.randint(1, self.T + 1, (x0.shape[0],), generator=generator).to(x0.device)
+        x_t, eps = self._noisy(x0, self.gamma_at(t).detach(), generator)
+        return ((self.predict_noise(x_t, t) - eps) ** 2).mean(), terms
+
+    @torch.no_grad()
+    def sample(self, n: int, generator=None, sampler: str = "ddim", steps: int = 50,
+               eta: float = 0.0) -> Tensor:
+        """n images (n, 1, 28, 28) in [-1, 1] from x_T ~ N(0, I) with the named sampler."""
+        from explorer.samplers import make_sampler
+        from explorer.sampling import sample
+        kwargs = {"eta": eta} if sampler == "ddim" else {}
+        s = make_sampler(sampler, self.schedule, **kwargs)
+        s.set_timesteps(steps)
+        return sample(self.predict_noise, s, shape=(n, 1, 28, 28), generator=generator).clamp(-1, 1)

@@ -1,0 +1,35 @@
+"""Samplers of the reverse process, one algorithm a file, all sharing the `Sampler` contract.
+
+    sampler = make_sampler("ddim", schedule, eta=0.0)
+    sampler.set_timesteps(50)
+    # the loop lives in explorer.sampling (sample_progressive / sample)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from explorer.config import check_choice
+from explorer.samplers.base import Sampler, SamplerOutput, StepCoefficients
+from explorer.samplers.ddim import DDIMSampler
+from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
+from explorer.schedules import DiscreteSchedule
+
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
+_CLASSES: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler}
+
+
+def make_sampler(name: str, schedule: DiscreteSchedule, **kwargs: Any) -> Sampler:
+    """One of SAMPLERS by name, on schedule; kwargs go to its constructor (e.g. eta for "ddim")."""
+    check_choice("sampler", name, SAMPLERS)
+    return _CLASSES[name](schedule, **kwargs)
+
+
+def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> Sampler:
+    """Rebuild a sampler from its `config` dict (its "name" picks the class)."""
+    name = check_choice("sampler", config.get("name"), SAMPLERS)
+    return _CLASSES[name].from_config(config, schedule)
+
+
+__all__ = ["SAMPLERS", "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "Sampler", "SamplerOutput",
+           "StepCoefficients", "make_sampler", "sampler_from_config"]

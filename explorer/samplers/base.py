@@ -1,0 +1,156 @@
+"""The contract every sampler follows (diffusers-shaped): set_timesteps, add_noise, step.
+
+A sampler turns the model's noise prediction eps_hat at (x_t, t) into a draw of x_{t_prev} from
+p(x_{t_prev} | x_t); it never calls the model. The loop lives in `explorer.sampling`.
+
+Glossary (Ho et al. 2020; Song et al. 2021, "DDIM"; a schedule's tables are indexed by t = 0..T):
+    abar_t         alpha_bar_t: q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)
+    t_prev         the timestep the step moves to (0 after the last one); with n < T steps the
+                   process is respaced: q(x_t | x_{t_prev}) = N(sqrt(alpha) x_{t_prev}, beta I) with
+                   alpha = abar_t / abar_{t_prev}, beta = 1 - alpha (improved-diffusion's respacing)
+    eps_hat        the model output: predicted eps of x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+    x0_hat         predicted x_0 = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor
+
+from explorer.diffusion import eps_from_x0, q_sample, x0_from_eps
+from explorer.schedules import DiscreteSchedule
+
+
+@dataclass
+class SamplerOutput:
+    """One reverse step x_t -> x_{t_prev}; every tensor is (B, C, H, W)."""
+    prev_sample: Tensor            # x_{t_prev} = mean + noise, a draw from p(x_{t_prev} | x_t)
+    pred_original_sample: Tensor   # x0_hat (clipped to [-1, 1] when clip_sample)
+    pred_noise: Tensor             # eps_hat matching x0_hat (the model output unless clipped)
+    mean: Tensor                   # mean of p(x_{t_prev} | x_t)
+    noise: Tensor                  # the scaled noise actually added (zeros when deterministic)
+
+
+class StepCoefficients(NamedTuple):
+    """Float64 scalars of one (respaced) step t -> t_prev."""
+    alpha_bar: float               # abar_t
+    alpha_bar_prev: float          # abar_{t_prev}
+    one_minus_alpha_bar: float     # 1 - abar_t
+    one_minus_alpha_bar_prev: float
+    beta: float                    # 1 - abar_t / abar_{t_prev}, the respaced beta
+
+
+class Sampler(ABC):
+    """A reverse process p(x_{t_prev} | x_t) on a DiscreteSchedule, over `timesteps` (descending).
+
+    Built with all T steps; `set_timesteps(n)` picks n of them. `config` is a JSON-ready dict and
+    `from_config(config, schedule)` rebuilds the sampler (the schedule is saved with the model).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, schedule: DiscreteSchedule, clip_sample: bool = True):
+        self.schedule = schedule
+        self.clip_sample = bool(clip_sample)   # clip x0_hat to [-1, 1] (the data range)
+        self.set_timesteps(schedule.T)
+
+    # ---- config ----
+    def _extra_config(self) -> dict[str, Any]:
+        """Subclass constructor arguments beyond `clip_sample`."""
+        return {}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this sampler on the same schedule (JSON-ready)."""
+        return {"name": self.name, "num_train_timesteps": self.schedule.T,
+                "clip_sample": self.clip_sample, **self._extra_config()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], schedule: DiscreteSchedule) -> "Sampler":
+        """Rebuild from `config` (a wrong name or T raises; unknown keys raise TypeError)."""
+        config = dict(config)
+        name = config.pop("name", cls.name)
+        if name != cls.name:
+            raise ValueError(f"config is for sampler {name!r}, not {cls.name!r}")
+        T = config.pop("num_train_timesteps", schedule.T)
+        if T != schedule.T:
+            raise ValueError(f"config was saved for T={T}, the schedule has T={schedule.T}")
+        return cls(schedule, **config)
+
+    # ---- timesteps ----
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        """Use n evenly spaced integer timesteps from T down to 1 (always T; 1 when n >= 2)."""
+        T = self.schedule.T
+        n = num_inference_steps
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= T:
+            raise ValueError(f"num_inference_steps must be an int in 1..{T}, got {n!r}")
+        # spacing (T - 1) / (n - 1) >= 1, so the rounded values are distinct
+        steps = torch.linspace(T, 1, n, dtype=torch.float64).round().long()
+        self.num_inference_steps = n
+        self.timesteps = steps                                       # (n,) descending
+        prevs = steps[1:].tolist() + [0]
+        self._prev = dict(zip(steps.tolist(), prevs))               # t -> t_prev
+        self._next = {p: t for t, p in self._prev.items()}          # t_prev -> t
+
+    def previous_timestep(self, t: int | Tensor) -> int:
+        """The timestep after t in `timesteps` (0 after the last)."""
+        t = int(t)
+        if t not in self._prev:
+            raise ValueError(f"timestep {t} is not one of the {self.num_inference_steps} set")
+        return self._prev[t]
+
+    def next_timestep(self, t: int | Tensor) -> int:
+        """The inverse of previous_timestep: the timestep that steps down to t (0 -> the last)."""
+        t = int(t)
+        if t not in self._next:
+            raise ValueError(f"timestep {t} has no next timestep among those set")
+        return self._next[t]
+
+    def coefficients(self, t: int, t_prev: int) -> StepCoefficients:
+        """abar_t, abar_{t_prev} and the respaced beta of the step t -> t_prev (float64)."""
+        s = self.schedule
+        log_alpha = float(s.log_alpha_bar[t] - s.log_alpha_bar[t_prev])
+        return StepCoefficients(float(s.alpha_bar[t]), float(s.alpha_bar[t_prev]),
+                                float(s.one_minus_alpha_bar[t]),
+                                float(s.one_minus_alpha_bar[t_prev]), -math.expm1(log_alpha))
+
+    # ---- forward process ----
+    def add_noise(self, x0: Tensor, noise: Tensor, t: int | Tensor) -> Tensor:
+        """A draw from q(x_t | x_0): sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise (Ho et al. eq. 4)."""
+        return q_sample(self.schedule, x0, t, noise)
+
+    # ---- shared pieces of step() ----
+    def predict_x0(self, model_output: Tensor, t: int, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """(x0_hat, eps_hat): x0_hat from eps (Ho et al. eq. 15), clipped if clip_sample, and the
+        eps_hat it implies (re-derived after clipping, as improved-diffusion's DDIM does)."""
+        x0_hat = x0_from_eps(self.schedule, x_t, t, model_output)             # (B, C, H, W)
+        if not self.clip_sample:
+            return x0_hat, model_output
+        x0_hat = x0_hat.clamp(-1.0, 1.0)
+        return x0_hat, eps_from_x0(self.schedule, x_t, t, x0_hat)
+
+    @staticmethod
+    def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Standard normal noise shaped like x, drawn from generator (on its own device)."""
+        device = generator.device if generator is not None else x.device
+        z = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
+        return z.to(x.device)
+
+    @property
+    def deterministic(self) -> bool:
+        """True when step() adds no noise (the output depends on x_T only)."""
+        return False
+
+    @abstractmethod
+    def step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor,
+             generator: torch.Generator | None = None) -> SamplerOutput:
+        """One draw x_{t_prev} ~ p(x_{t_prev} | x_t) given eps_hat = model_output, (B, C, H, W)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "name")
+        return f"{type(self).__name__}({args}, steps={self.num_inference_steps})"

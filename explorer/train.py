@@ -1,0 +1,140 @@
+"""Train a model: `python -m explorer.train {vae,hvae,vdm} --dataset {fashion-mnist,mnist} ...`.
+
+Writes `<out>.safetensors` + `<out>.json` (config, dataset, seed, epochs, training time, the
+command that rebuilds it, and test-set figures) after every epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import shlex
+import sys
+import time
+
+import torch
+from tqdm import tqdm
+
+from explorer import cli
+from explorer.checkpoint import save_checkpoint
+from explorer.data import batches, load_dataset
+from explorer.evaluate import evaluate
+from explorer.likelihood import nats_to_bpd
+from explorer.models import MODELS
+
+PIXELS = 28 * 28
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m explorer.train", description=__doc__.split("\n")[0])
+    cli.add_common_args(p)
+    p.add_argument("--epochs", type=float, default=10, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
+    p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="exponential moving average of the weights (e.g. 0.999); 0 = off")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--eval-limit", type=int, default=2000,
+                   help="test images for the figures saved in the JSON (0 = skip)")
+    p.add_argument("--set", dest="overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config fields, e.g. --set latent_dim=2")
+    p.add_argument("--out", default=None, help="checkpoint stem (default pretrained/<dataset>/<model>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up to peak, then cosine decay to peak / 20."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    frac = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cli.set_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model_cls = MODELS[args.model]
+    config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
+    model = model_cls(config).to(args.device)
+    ema = copy.deepcopy(model).eval() if args.ema > 0 else None
+    out = args.out or cli.default_stem(args.model, args.dataset)
+
+    train = load_dataset(args.dataset, "train").tensor()
+    if args.limit:
+        train = train[:args.limit]
+    gen = torch.Generator().manual_seed(args.seed)
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total_steps = max(1, round(args.epochs * steps_per_epoch))
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {args.dataset} "
+          f"images for {total_steps:,} steps; config {config}", file=sys.stderr)
+
+    step, started, meta = 0, time.time(), {}
+    bar = tqdm(total=total_steps, disable=args.quiet, unit="step", dynamic_ncols=True)
+    while step < total_steps:
+        model.train()
+        for x in batches(train, args.batch_size, shuffle=True, generator=gen):
+            if step >= total_steps:
+                break
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total_steps, args.lr, args.warmup_steps)
+            loss, terms = model.training_loss(x.to(args.device), step=step, generator=gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for p_ema, p in zip(ema.parameters(), model.parameters()):
+                        p_ema.lerp_(p, 1.0 - args.ema)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(bpd=f"{nats_to_bpd(float(terms.total.mean()), PIXELS):.3f}",
+                            loss=f"{float(loss.detach()):.4g}")
+            if step % steps_per_epoch == 0 or step == total_steps:
+                meta = _save(args, ema or model, out, step, steps_per_epoch, started, n_params)
+    bar.close()
+    if args.eval_limit:
+        test = load_dataset(args.dataset, "test").tensor()[:args.eval_limit]
+        meta["evaluation"] = evaluate(ema or model, test, 250, seed=args.seed)
+        save_checkpoint(ema or model, out, meta)
+        print(f"test -ELBO: {meta['evaluation']['bits_per_dim']}", file=sys.stderr)
+    print(f"saved {out}.safetensors / .json", file=sys.stderr)
+    return 0
+
+
+def _save(args, model, out, step, steps_per_epoch, started, n_params) -> dict:
+    command = "python -m explorer.train " + shlex.join(_reconstruct(args))
+    meta = {
+        "dataset": args.dataset, "seed": args.seed, "epochs": step / steps_per_epoch,
+        "steps": step, "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
+        "training_images": args.limit, "training_seconds": round(time.time() - started, 1),
+        "hardware": cli.hardware(), "parameters": n_params, "command": command,
+    }
+    save_checkpoint(model, out, meta)
+    return meta
+
+
+def _reconstruct(args) -> list[str]:
+    """The argument list that rebuilds this run."""
+    argv = [args.model, "--dataset", args.dataset, "--seed", str(args.seed), "--epochs",
+            f"{args.epochs:g}", "--batch-size", str(args.batch_size), "--lr", f"{args.lr:g}",
+            "--warmup-steps", str(args.warmup_steps)]
+    if args.ema:
+        argv += ["--ema", f"{args.ema:g}"]
+    if args.limit:
+        argv += ["--limit", str(args.limit)]
+    if args.overrides:
+        argv += ["--set", *args.overrides]
+    if args.out:
+        argv += ["--out", str(args.out)]
+    return argv
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
