@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections import OrderedDict
 
@@ -58,6 +59,10 @@ class ELBOTerms(OrderedDict):
     def total(self) -> Tensor:
         """-ELBO per example, (B,) nats: the sum of every term."""
         return torch.stack(list(self.values()), dim=0).sum(dim=0)
+
+    def bits_per_dim(self, dims: int) -> "ELBOTerms":
+        """The same terms in bits per dimension: nats / (dims ln 2)."""
+        return ELBOTerms((k, v / (dims * math.log(2.0))) for k, v in self.items())
 
     def mean(self) -> dict[str, float]:
         """Batch means of every term and of the total, as floats (nats)."""

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
                         p_ema.lerp_(p, 1.0 - args.ema)
             step += 1
             bar.update(1)
-            bar.set_postfix(bpd=f"{nats_to_bpd(float(terms.total.mean()), PIXELS):.3f}",
+            bar.set_postfix(bpd=f"{nats_to_bpd(float(terms.total.detach().mean()), PIXELS):.3f}",
                             loss=f"{float(loss.detach()):.4g}")
             if step % steps_per_epoch == 0 or step == total_steps:
                 meta = _save(args, ema or model, out, step, steps_per_epoch, started, n_params)

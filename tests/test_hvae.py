@@ -149,7 +149,8 @@ def test_config_round_trip_rebuilds_identical_model(model, tmp_path):
     rebuilt.load_state_dict(model.state_dict())
     x = smooth_images(2)
     torch.testing.assert_close(rebuilt.elbo(x, gen(3)).total, model.elbo(x, gen(3)).total)
-    torch.testing.assert_close(rebuilt.sample(2, generator=gen(4)), model.sample(2, generator=gen(4)))
+    torch.testing.assert_close(rebuilt.sample(2, generator=gen(4)),
+                               model.sample(2, generator=gen(4)))
     if getattr(models_pkg, "MODELS", {}).get("hvae") is HVAE:
         from explorer.checkpoint import load_checkpoint, save_checkpoint
         save_checkpoint(model, tmp_path / "hvae")

@@ -24,6 +24,8 @@ def test_terms_order_and_total(model, images):
     assert list(terms) == ["reconstruction", "prior", "diffusion"]
     assert torch.allclose(terms.total, sum(terms.values()))
     assert all(v.shape == (len(images),) for v in terms.values())
+    bpd = terms.bits_per_dim(28 * 28)
+    assert torch.allclose(bpd.total, terms.total / (784 * math.log(2)))
 
 
 def test_stochastic_diffusion_term_is_unbiased(model):

@@ -134,6 +134,7 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def active_units(self, x: Tensor, threshold: float = 0.01) -> int:
-        """Number of latent dims with Cov_x(E_q[z|x]) > threshold over the batch x (Burda et al.)."""
+        """Number of latent dims with Cov_x(E_q[z|x]) > threshold over the batch x (Burda et al.
+        2016)."""
         mu, _ = self.encode(x)
         return int((mu.var(dim=0, unbiased=True) > threshold).sum())
