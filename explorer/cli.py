@@ -17,8 +17,9 @@ MODEL_KINDS = ("vae", "hvae", "vdm")
 DATASET_CHOICES = ("fashion-mnist", "mnist")
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", choices=MODEL_KINDS, help="which model")
+def add_common_args(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
+    parser.add_argument("model", choices=MODEL_KINDS, help="which model",
+                        **({} if model_required else {"nargs": "?"}))
     parser.add_argument("--dataset", choices=DATASET_CHOICES, default="fashion-mnist")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     parser.add_argument("--threads", type=int, default=None,

@@ -4,6 +4,10 @@
 Prints every term of the negative ELBO per image in nats and bits/dim on the 8-bit test set.
 For the VDM the diffusion term is the unbiased estimate (T-1) L_t at a stratified t, averaged over
 `--t-samples` draws; `--exact` sums all T steps (T network calls per image).
+
+`python -m explorer.evaluate --samples FILE.npy --dataset ...` instead scores a uint8 (N, 28, 28)
+sample file by its Frechet distance to the test set on the features of the dataset's judge
+classifier (not Inception FID; see explorer.frechet), printed beside the train-vs-test floor.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import sys
 import time
 
+import numpy as np
 import torch
 
 from explorer import cli
@@ -26,7 +31,9 @@ PIXELS = 28 * 28
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m explorer.evaluate",
                                 description=__doc__.split("\n")[0])
-    cli.add_common_args(p)
+    cli.add_common_args(p, model_required=False)
+    p.add_argument("--samples", default=None, metavar="FILE.npy",
+                   help="score a sample file by its Frechet distance (no model needed)")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint stem (default pretrained/<dataset>/<model>)")
     p.add_argument("--split", choices=("test", "gallery"), default="test",
@@ -61,9 +68,40 @@ def evaluate(model, images: torch.Tensor, batch_size: int = 250, seed: int = 0,
             "images": len(images)}
 
 
+def score_samples(path: str, dataset: str, judge_stem=None) -> dict:
+    """Frechet distance of the samples in `path` to the test split (or the gallery when the
+    dataset is not installed), with the judge's train-vs-test floor for the same count."""
+    from explorer.data import DatasetMissingError
+    from explorer.frechet import distance, floor, load_judge
+    samples = np.load(path, allow_pickle=False)
+    if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != (28, 28):
+        raise SystemExit(f"{path}: expected uint8 (N, 28, 28), got {samples.dtype} {samples.shape}")
+    judge, meta = load_judge(dataset, judge_stem)
+    try:
+        reference, against = load_dataset(dataset, "test").images, "test"
+        base = floor(judge, dataset, n=min(len(samples), len(reference)))
+    except DatasetMissingError:
+        reference, against = load_gallery(dataset).images, "gallery"
+        base = meta.get("floor", {})
+    return {"samples": path, "n": len(samples), "dataset": dataset, "against": against,
+            "frechet_distance": distance(judge, samples, reference), "floor": base,
+            "judge_test_accuracy": meta.get("test_accuracy")}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     cli.set_threads(args.threads)
+    if args.samples:
+        result = score_samples(args.samples, args.dataset)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"{args.samples}: Frechet distance {result['frechet_distance']:.3f} to the "
+                  f"{args.dataset} {result['against']} set on the judge's features (not Inception "
+                  f"FID); train-vs-test floor {result['floor'].get('train_vs_test', float('nan')):.3f}")
+        return 0
+    if args.model is None:
+        raise SystemExit("name a model (vae, hvae, vdm) or pass --samples FILE.npy")
     if args.exact and args.model != "vdm":
         raise SystemExit("--exact applies to the vdm only (VAE / HVAE terms are closed-form or "
                          "one-sample estimates)")

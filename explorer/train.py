@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from explorer import cli
-from explorer.checkpoint import save_checkpoint
+from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import batches, load_dataset
 from explorer.evaluate import evaluate
 from explorer.likelihood import nats_to_bpd
@@ -35,12 +35,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights (e.g. 0.999); 0 = off")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--limit", type=int, default=None, help="train on a seeded random subset of N images")
     p.add_argument("--eval-limit", type=int, default=2000,
                    help="test images for the figures saved in the JSON (0 = skip)")
     p.add_argument("--set", dest="overrides", nargs="*", metavar="KEY=VALUE",
                    help="config fields, e.g. --set latent_dim=2")
     p.add_argument("--out", default=None, help="checkpoint stem (default pretrained/<dataset>/<model>)")
+    p.add_argument("--init", default=None, metavar="STEM",
+                   help="continue training the checkpoint at STEM (its config; fresh optimizer)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -58,14 +60,25 @@ def main(argv=None) -> int:
     cli.set_threads(args.threads)
     torch.manual_seed(args.seed)
     model_cls = MODELS[args.model]
-    config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
-    model = model_cls(config).to(args.device)
+    previous: dict = {}
+    if args.init:
+        if args.overrides:
+            raise SystemExit("--init continues a checkpoint with its own config: drop --set")
+        model, previous = load_checkpoint(args.init, map_location=args.device)
+        if model.kind != args.model or previous.get("dataset", args.dataset) != args.dataset:
+            raise SystemExit(f"{args.init} holds a {model.kind} for {previous.get('dataset')}, "
+                             f"not a {args.model} for {args.dataset}")
+        config = model.config
+    else:
+        config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
+        model = model_cls(config).to(args.device)
     ema = copy.deepcopy(model).eval() if args.ema > 0 else None
     out = args.out or cli.default_stem(args.model, args.dataset)
 
     train = load_dataset(args.dataset, "train").tensor()
-    if args.limit:
-        train = train[:args.limit]
+    if args.limit:  # a seeded random subset: the MNIST subset is stored sorted by class
+        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(
+            args.seed))[:args.limit]]
     gen = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total_steps = max(1, round(args.epochs * steps_per_epoch))
@@ -83,7 +96,8 @@ def main(argv=None) -> int:
                 break
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, args.lr, args.warmup_steps)
-            loss, terms = model.training_loss(x.to(args.device), step=step, generator=gen)
+            loss, terms = model.training_loss(x.to(args.device), step=previous.get("steps", 0) + step,
+                                              generator=gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -97,7 +111,8 @@ def main(argv=None) -> int:
             bar.set_postfix(bpd=f"{nats_to_bpd(float(terms.total.detach().mean()), PIXELS):.3f}",
                             loss=f"{float(loss.detach()):.4g}")
             if step % steps_per_epoch == 0 or step == total_steps:
-                meta = _save(args, ema or model, out, step, steps_per_epoch, started, n_params)
+                meta = _save(args, ema or model, out, step, steps_per_epoch, started, n_params,
+                             previous)
     bar.close()
     if args.eval_limit:
         test = load_dataset(args.dataset, "test").tensor()[:args.eval_limit]
@@ -108,13 +123,22 @@ def main(argv=None) -> int:
     return 0
 
 
-def _save(args, model, out, step, steps_per_epoch, started, n_params) -> dict:
-    command = "python -m explorer.train " + shlex.join(_reconstruct(args))
+def _save(args, model, out, step, steps_per_epoch, started, n_params, previous: dict) -> dict:
+    """Write the checkpoint; figures accumulate over a chain of --init continuations."""
+    run = {"command": "python -m explorer.train " + shlex.join(_reconstruct(args)),
+           "epochs": round(step / steps_per_epoch, 3), "steps": step,
+           "training_seconds": round(time.time() - started, 1), "hardware": cli.hardware()}
+    runs = previous.get("runs", []) + [run]
     meta = {
-        "dataset": args.dataset, "seed": args.seed, "epochs": step / steps_per_epoch,
-        "steps": step, "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
-        "training_images": args.limit, "training_seconds": round(time.time() - started, 1),
-        "hardware": cli.hardware(), "parameters": n_params, "command": command,
+        "dataset": args.dataset, "seed": args.seed,
+        "epochs": round(sum(r["epochs"] for r in runs), 3),
+        "steps": sum(r["steps"] for r in runs),
+        "training_seconds": round(sum(r["training_seconds"] for r in runs), 1),
+        "hardware": run["hardware"], "parameters": n_params,
+        "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
+        "training_images": args.limit,
+        "command": " && ".join(r["command"] for r in runs),
+        "runs": runs,
     }
     save_checkpoint(model, out, meta)
     return meta
@@ -131,6 +155,8 @@ def _reconstruct(args) -> list[str]:
         argv += ["--limit", str(args.limit)]
     if args.overrides:
         argv += ["--set", *args.overrides]
+    if args.init:
+        argv += ["--init", str(args.init)]
     if args.out:
         argv += ["--out", str(args.out)]
     return argv

@@ -34,6 +34,7 @@ def test_train_records_what_rebuilds_it(trained, kind):
     meta = record["meta"]
     assert record["kind"] == kind
     assert meta["dataset"] == "mnist" and meta["seed"] == 3 and meta["epochs"] == 2
+    assert len(meta["runs"]) == 1 and meta["runs"][0]["command"] == meta["command"]
     assert meta["training_seconds"] > 0 and meta["parameters"] > 0
     assert meta["command"].startswith(f"python -m explorer.train {kind} --dataset mnist")
     bpd = meta["evaluation"]["bits_per_dim"]
@@ -80,3 +81,19 @@ def test_bad_arguments_exit_with_a_message(trained, tmp_path):
                      "--steps", "0", "--out", str(tmp_path / "x.npy")])
     with pytest.raises(SystemExit, match="unknown VAEConfig"):
         train.main(["vae", "--dataset", "mnist", "--set", "latent_size=3", "--quiet"])
+
+
+def test_init_continues_a_checkpoint_and_accumulates_its_record(trained, tmp_path):
+    out = tmp_path / "more"
+    assert train.main(["vae", "--dataset", "mnist", "--epochs", "1", "--batch-size", "64",
+                       "--limit", "128", "--eval-limit", "0", "--quiet", "--init",
+                       str(trained["vae"]), "--out", str(out)]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())["meta"]
+    assert meta["epochs"] == 3 and len(meta["runs"]) == 2
+    assert meta["command"].count("python -m explorer.train vae") == 2
+    assert "--init" in meta["runs"][1]["command"]
+    with pytest.raises(SystemExit, match="drop --set"):
+        train.main(["vae", "--dataset", "mnist", "--init", str(trained["vae"]), "--set",
+                    "latent_dim=3"])
+    with pytest.raises(SystemExit, match="holds a vae"):
+        train.main(["hvae", "--dataset", "mnist", "--init", str(trained["vae"])])

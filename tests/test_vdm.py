@@ -113,3 +113,18 @@ def test_unknown_names_list_the_valid_ones():
         VDMConfig(schedule="quadratic")
     with pytest.raises(ValueError, match="simple"):
         VDMConfig(loss="mse")
+
+
+@pytest.mark.parametrize("gamma_1", [-13.3, -9.0, -5.0, 0.0, 4.0])
+def test_windowed_reconstruction_equals_the_full_softmax(gamma_1):
+    """The decoder's normaliser over a window of levels equals the one over all 256 levels."""
+    from explorer.likelihood import pixel_grid, sum_except_batch, to_bin_index
+    x0 = grid_images(3).double()
+    g = torch.full((3,), gamma_1, dtype=torch.float64)
+    alpha, sigma = torch.sigmoid(-g[0]).sqrt(), torch.sigmoid(g[0]).sqrt()
+    x1 = alpha * x0 + sigma * torch.randn(x0.shape, generator=torch.Generator().manual_seed(0),
+                                          dtype=torch.float64)
+    logits = -(x1.unsqueeze(-1) - alpha * pixel_grid(dtype=torch.float64)) ** 2 / (2 * sigma ** 2)
+    full = -sum_except_batch(torch.log_softmax(logits, -1).gather(
+        -1, to_bin_index(x0).unsqueeze(-1)).squeeze(-1))
+    assert torch.allclose(diffusion.reconstruction_nll(x0, x1, g), full, rtol=1e-10, atol=1e-8)

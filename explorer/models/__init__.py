@@ -4,6 +4,8 @@ from explorer.models.hvae import HVAE, HVAEConfig
 from explorer.models.vae import VAE, VAEConfig
 from explorer.models.vdm import VDM, VDMConfig
 
-MODELS = {model.kind: model for model in (VAE, HVAE, VDM)}
+from explorer.frechet import Judge  # the evaluation classifier, saved and rebuilt like the models
+
+MODELS = {model.kind: model for model in (VAE, HVAE, VDM, Judge)}
 
 __all__ = ["MODELS", "VAE", "VAEConfig", "HVAE", "HVAEConfig", "VDM", "VDMConfig"]

@@ -29,7 +29,7 @@ class VDMConfig:
     T: int = 1000                        # number of diffusion steps
     gamma_min: float = -13.3             # learned schedule: initial gamma_1 = -log SNR at t = 1
     gamma_max: float = 5.0               # learned schedule: initial gamma_T
-    channels: tuple[int, ...] = (32, 64, 64)  # U-Net width at 28, 14, 7
+    channels: tuple[int, ...] = (16, 32, 64)  # U-Net width at 28, 14, 7
     res_blocks: int = 1                  # residual blocks per U-Net level
     attention: bool = True               # self-attention at the 7x7 bottleneck
     dropout: float = 0.0                 # dropout inside residual blocks
