@@ -50,22 +50,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, batch_size: int = 250, seed: int = 0,
              exact: bool = False, t_samples: int = 1) -> dict:
-    """Mean -ELBO terms of `images` (N, 1, 28, 28): {'nats': {...}, 'bits_per_dim': {...}}."""
+    """Mean -ELBO terms of `images` (N, 1, 28, 28): {'nats': {...}, 'bits_per_dim': {...},
+    'standard_error_bits_per_dim': s.e. of the mean total over images and draws}."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     repeats = 1 if exact else max(1, t_samples)
     kwargs = {"exact": True} if exact else {}
     sums: dict[str, float] = {}
+    totals = []
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size].to(device)
         for _ in range(repeats):
             terms = model.elbo(x, generator=gen, **kwargs)
+            totals.append(terms.total.double().cpu())
             for k, v in {**terms, "total": terms.total}.items():
                 sums[k] = sums.get(k, 0.0) + float(v.sum()) / repeats
     nats = {k: v / len(images) for k, v in sums.items()}
+    per_draw = torch.cat(totals)
+    se = float(per_draw.std() / len(per_draw) ** 0.5) if len(per_draw) > 1 else float("nan")
     return {"nats": nats, "bits_per_dim": {k: nats_to_bpd(v, PIXELS) for k, v in nats.items()},
-            "images": len(images)}
+            "standard_error_bits_per_dim": nats_to_bpd(se, PIXELS), "images": len(images)}
 
 
 def score_samples(path: str, dataset: str, judge_stem=None) -> dict:
@@ -121,6 +126,7 @@ def main(argv=None) -> int:
     print(f"  {'term':<16}{'nats':>12}{'bits/dim':>12}")
     for k, v in result["nats"].items():
         print(f"  {k:<16}{v:>12.2f}{result['bits_per_dim'][k]:>12.4f}")
+    print(f"  (standard error of the total: {result['standard_error_bits_per_dim']:.4f} bits/dim)")
     return 0
 
 

@@ -100,7 +100,7 @@ def train_judge(dataset: str, epochs: int = 3, batch_size: int = 128, lr: float 
     """Train a judge on the training split; returns it with its test accuracy and the command."""
     torch.manual_seed(seed)
     train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
-    x, y = train.tensor(), torch.from_numpy(train.labels)
+    x, y = train.tensor(), torch.as_tensor(np.array(train.labels))
     if limit:  # a seeded random subset: the MNIST subset is stored sorted by class
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit]
         x, y = x[pick], y[pick]

@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     print(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {args.dataset} "
           f"images for {total_steps:,} steps; config {config}", file=sys.stderr)
 
-    step, started, meta = 0, time.time(), {}
+    step, started, meta, epoch_bpd = 0, time.time(), {}, []
     bar = tqdm(total=total_steps, disable=args.quiet, unit="step", dynamic_ncols=True)
     while step < total_steps:
         model.train()
@@ -102,17 +102,24 @@ def main(argv=None) -> int:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            if ema is not None:
+            if ema is not None:  # decay warmed up as (1 + n) / (10 + n), capped at --ema
+                decay = min(args.ema, (1 + step) / (10 + step))
                 with torch.no_grad():
                     for p_ema, p in zip(ema.parameters(), model.parameters()):
-                        p_ema.lerp_(p, 1.0 - args.ema)
+                        p_ema.lerp_(p, 1.0 - decay)
             step += 1
+            bpd = nats_to_bpd(float(terms.total.detach().mean()), PIXELS)
+            epoch_bpd.append(bpd)
             bar.update(1)
-            bar.set_postfix(bpd=f"{nats_to_bpd(float(terms.total.detach().mean()), PIXELS):.3f}",
-                            loss=f"{float(loss.detach()):.4g}")
+            bar.set_postfix(bpd=f"{bpd:.3f}", loss=f"{float(loss.detach()):.4g}")
             if step % steps_per_epoch == 0 or step == total_steps:
                 meta = _save(args, ema or model, out, step, steps_per_epoch, started, n_params,
                              previous)
+                if args.quiet:  # one line per epoch for logs of background runs
+                    print(f"epoch {step / steps_per_epoch:.2f}: train -ELBO "
+                          f"{sum(epoch_bpd) / len(epoch_bpd):.4f} bits/dim, "
+                          f"{time.time() - started:.0f} s", file=sys.stderr, flush=True)
+                epoch_bpd = []
     bar.close()
     if args.eval_limit:
         test = load_dataset(args.dataset, "test").tensor()[:args.eval_limit]
