@@ -1,71 +1,51 @@
 """Latent Explorer: `python app.py` serves the app on http://127.0.0.1:7860.
 
-For now one view: the forward process q(x_t | x_0) on a held-out gallery image, under the
-linear and cosine schedules. The VAE, HVAE and VDM tabs compose on top of this frame once their
-pretrained models ship.
+This file only composes: one module per tab in ui/, models loaded once in ui/store.py and
+shared read-only, per-session choices in the page's components. Every event has an api_name,
+so the app is also an API (`gradio_client.Client(url).view_api()`).
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 
 import gradio as gr
-import numpy as np
-import plotly.graph_objects as go
-import torch
 
-from explorer.data import DATASETS, load_gallery, to_float, to_uint8
-from explorer.diffusion import q_sample
-from explorer.schedules import make_schedule
-
-T = 1000
-SCHEDULES = {name: make_schedule(name, T) for name in ("linear", "cosine")}
-GALLERIES = {name: load_gallery(name) for name in DATASETS}
-PIXEL = 10  # each 28x28 pixel drawn as a PIXEL x PIXEL block (nearest neighbour)
-
-
-def upscale(image: np.ndarray) -> np.ndarray:
-    """uint8 (28, 28) -> (28 PIXEL, 28 PIXEL), nearest neighbour, readable from the back row."""
-    return np.kron(image, np.ones((PIXEL, PIXEL), dtype=np.uint8))
-
-
-def forward_noise(dataset: str, index: int, t: int, schedule: str, seed: int) -> np.ndarray:
-    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps for one gallery image."""
-    gallery = GALLERIES[dataset]
-    index = int(np.clip(index, 0, len(gallery) - 1))
-    x0 = to_float(gallery.images[index:index + 1])
-    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(int(seed)))
-    x_t = q_sample(SCHEDULES[schedule], x0, int(np.clip(t, 0, T)), eps)
-    return upscale(to_uint8(x_t.clamp(-1, 1))[0])
-
-
-def schedule_plot(t: int) -> go.Figure:
-    fig = go.Figure()
-    for name, s in SCHEDULES.items():
-        fig.add_scatter(x=np.arange(T + 1), y=s.alpha_bar.numpy(), name=f"alpha_bar ({name})")
-    fig.add_vline(x=int(t), line_dash="dash")
-    fig.update_layout(height=300, margin=dict(l=40, r=10, t=30, b=40),
-                      xaxis_title="t", yaxis_title="alpha_bar_t")
-    return fig
-
+from explorer.data import DATASETS
+from ui import hvae_views, vae_views
+from ui.bridge import JS
+from ui.forward_tab import create_forward_tab
+from ui.hvae_tab import create_hvae_tab
+from ui.store import STORE
+from ui.vae_tab import create_vae_tab
 
 with gr.Blocks(title="Latent Explorer") as demo:
-    gr.Markdown("# Latent Explorer\nThe forward process of a diffusion model: "
-                "$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$.")
-    with gr.Row():
-        dataset = gr.Radio(list(DATASETS), value="fashion-mnist", label="dataset")
-        schedule = gr.Radio(list(SCHEDULES), value="cosine", label="schedule")
-        index = gr.Number(value=0, precision=0, label="gallery image")
-        seed = gr.Number(value=0, precision=0, label="noise seed")
-    t = gr.Slider(0, T, value=250, step=1, label="t")
-    with gr.Row():
-        image = gr.Image(format="png", label="x_t ~ q(x_t | x_0)", height=300)
-        plot = gr.Plot(label="alpha_bar_t")
-    inputs = [dataset, index, t, schedule, seed]
-    gr.on([demo.load, t.change, dataset.change, schedule.change, index.change, seed.change],
-          forward_noise, inputs, image, api_name="forward_noise", show_progress="hidden")
-    gr.on([demo.load, t.change], schedule_plot, t, plot, api_name="schedule_plot",
-          show_progress="hidden")
+    gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small model at a "
+                "time. Pick images by clicking a gallery or a map, upload or draw your own.")
+    dataset = gr.Radio(list(DATASETS), value=STORE.default_dataset(), label="dataset",
+                       elem_id="dataset")
+    with gr.Tabs():
+        with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
+            create_vae_tab(demo, dataset)
+        with gr.Tab("Hierarchical VAE", id="hvae", elem_id="tab-hvae"):
+            create_hvae_tab(demo, dataset)
+        with gr.Tab("Forward process", id="forward", elem_id="tab-forward"):
+            create_forward_tab(demo, dataset)
+    demo.load(None, js=JS)
+
+# Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one
+# slot (concurrency_id "projection") so one user's t-SNE cannot starve the rest.
+demo.queue(default_concurrency_limit=4)
+
+
+def warm_up() -> None:
+    """Gallery latents and PCA maps of the default dataset first, so the first visitor of a
+    fresh start (a Space waking up) does not wait for them."""
+    first = STORE.default_dataset()
+    for dataset in [first, *(d for d in DATASETS if d != first)]:
+        vae_views.warm_up(dataset)
+        hvae_views.warm_up(dataset)
 
 
 def main() -> None:
@@ -74,6 +54,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true")
     args = parser.parse_args()
+    threading.Thread(target=warm_up, daemon=True).start()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share)
 
 

@@ -23,12 +23,20 @@ def _registry() -> dict:
     return MODELS
 
 
+# shipped names that are not a model kind: how the CLI builds them
+_NAMED_BUILDS = {"vae2d": "vae --set latent_dim=2"}
+
+
 def rebuild_command(meta: dict | None, stem: Path) -> str:
+    """The command recorded in the checkpoint, else the CLI call that builds pretrained/<d>/<name>."""
     if meta and meta.get("command"):
         return meta["command"]
-    kind = stem.name
-    dataset = stem.parent.name
-    return f"python -m explorer.train {kind} --dataset {dataset} --out {stem}"
+    name, dataset = stem.name, stem.parent.name
+    if name == "judge":
+        return f"python -m explorer.frechet train --dataset {dataset} --out {stem}"
+    build = _NAMED_BUILDS.get(name) or name
+    kind, _, extra = build.partition(" ")
+    return f"python -m explorer.train {kind} --dataset {dataset} --out {stem}" + (f" {extra}" if extra else "")
 
 
 def save_checkpoint(model: torch.nn.Module, stem: str | Path, meta: dict | None = None) -> Path:

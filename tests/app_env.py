@@ -1,0 +1,68 @@
+"""Helpers for the app tests: a pretrained/ folder of tiny untrained models, and the app launched
+in-process against it, so the tests never depend on what training has produced so far.
+
+The folder holds both galleries (copied from the real pretrained/), a VAE and an HVAE for both
+datasets, and the 2-D VAE for MNIST only: the Fashion-MNIST 2-D VAE is missing on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import torch
+
+from explorer.checkpoint import save_checkpoint
+from explorer.data import DATASETS
+from explorer.models import HVAE, VAE, HVAEConfig, VAEConfig
+from explorer.paths import PRETRAINED_ENV
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = dict(channels=(4, 8, 8), blocks=(1, 1, 1))
+
+
+def build_pretrained(root: Path) -> Path:
+    """Write galleries and tiny models into root/<dataset>/; returns root."""
+    torch.manual_seed(0)
+    for dataset in DATASETS:
+        folder = root / dataset
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "pretrained" / dataset / "gallery.npz", folder / "gallery.npz")
+        save_checkpoint(VAE(VAEConfig(latent_dim=6, **TINY)), folder / "vae")
+        save_checkpoint(HVAE(HVAEConfig(latent_shapes=((2, 7, 7), (3, 7, 7), (4, 1, 1)),
+                                        hidden=16, **TINY)), folder / "hvae")
+    save_checkpoint(VAE(VAEConfig(latent_dim=2, **TINY)), root / "mnist" / "vae2d")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_app(root: Path):
+    """Point the app at `root`, (re)load its store, launch it; returns (app module, url).
+
+    Another test module may have imported `app` already with the real pretrained/, so the store
+    is reloaded explicitly. The environment variable is restored by `close_app`."""
+    previous = os.environ.get(PRETRAINED_ENV)
+    os.environ[PRETRAINED_ENV] = str(root)
+    import app
+    from ui.store import STORE
+    STORE.reload()
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=free_port(),
+                                prevent_thread_lock=True, quiet=True)
+    app._test_previous_env = previous
+    return app, url
+
+
+def close_app(app) -> None:
+    app.demo.close()
+    previous = getattr(app, "_test_previous_env", None)
+    if previous is None:
+        os.environ.pop(PRETRAINED_ENV, None)
+    else:
+        os.environ[PRETRAINED_ENV] = previous

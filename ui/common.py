@@ -1,0 +1,331 @@
+"""Shared by every tab: images in, images out, captions and friendly errors.
+
+Images in: `to_model_input` turns ANY picture (a file of any format and size, a PIL image, a
+numpy array, a Sketchpad value) into the uint8 (28, 28) white-on-black image the models were
+trained on. Images out: `upscale` (nearest neighbour, so each model pixel stays a crisp block
+readable from the back of a lecture hall) and `compose` (labelled filmstrips and grids).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from explorer.checkpoint import CheckpointError
+
+log = logging.getLogger("latent_explorer")
+
+SIDE = 28                      # the models' image side
+PIXEL = 10                     # one model pixel -> PIXEL x PIXEL screen pixels (280 px images)
+STRIP_PIXEL = 6                # in filmstrips and grids (168 px frames)
+BACKGROUND = 40                # grey between frames of a strip, so black images stay separate
+TEXT = 235
+FIT_BOX = {"mnist": 20, "fashion-mnist": 28}   # MNIST digits sit in a 20x20 box, clothes fill 28x28
+LATEX = [{"left": "$$", "right": "$$", "display": True},
+         {"left": "$", "right": "$", "display": False}]
+
+
+class ModelMissing(CheckpointError):
+    """A pretrained model (or gallery) is not on disk; the message names the file and the
+    command that rebuilds it."""
+
+
+# ---------------------------------------------------------------- images in
+
+def _open(image) -> Image.Image:
+    """A file path, PIL image, numpy array (H, W[, C]) or Sketchpad dict -> a PIL image."""
+    if isinstance(image, dict):                                  # gr.Sketchpad / ImageEditor value
+        image = image.get("composite")
+        if image is None:
+            raise ValueError("the drawing is empty: pick the brush and draw first")
+    if isinstance(image, (str, Path)):
+        try:
+            pil = Image.open(image)
+            pil.load()
+        except (FileNotFoundError, IsADirectoryError):
+            raise ValueError(f"image file {Path(image).name!r} not found") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"could not read {Path(image).name!r} as an image ({e})") from None
+        return ImageOps.exif_transpose(pil) or pil
+    if isinstance(image, np.ndarray):
+        array = image
+        if array.dtype != np.uint8:                              # floats in [0, 1] or 0..255
+            scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
+            array = np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim not in (2, 3):
+            raise ValueError(f"an image array must be (H, W) or (H, W, C), got {array.shape}")
+        return Image.fromarray(array)
+    if isinstance(image, Image.Image):
+        return image
+    raise ValueError(f"cannot read an image from a {type(image).__name__}")
+
+
+def _gray_on_white(pil: Image.Image) -> np.ndarray:
+    """Any PIL mode -> float (H, W) in 0..255, transparent parts composited on white."""
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):         # 16/32-bit: rescale to 8 bits
+        a = np.asarray(pil, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        return np.zeros_like(a) if hi <= lo else (a - lo) * 255.0 / (hi - lo)
+    if pil.mode == "P":
+        pil = pil.convert("RGBA")
+    if pil.mode in ("LA", "PA", "RGBA", "La", "RGBa"):
+        rgba = pil.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        pil = Image.alpha_composite(white, rgba)
+    return np.asarray(pil.convert("L"), dtype=np.float64)
+
+
+def _blocks_of(a: np.ndarray) -> np.ndarray | None:
+    """If `a` is an exact nearest-neighbour upscale of a 28x28 image, that image; else None."""
+    h, w = a.shape
+    if h != w or h % SIDE:
+        return None
+    s = h // SIDE
+    blocks = a.reshape(SIDE, s, SIDE, s)
+    return blocks[:, 0, :, 0] if np.ptp(blocks, axis=(1, 3)).max() == 0 else None
+
+
+def to_model_input(image, dataset: str = "fashion-mnist") -> np.ndarray:
+    """The uint8 (28, 28) white-on-black image a model sees for any picture.
+
+    1. any mode (L, RGB, RGBA, P, I;16, ...) -> grey, transparency composited on white;
+    2. a light background (border median > 127) is inverted: the datasets are white on black;
+    3. a 28x28 image, or an exact nearest-neighbour upscale of one, is taken as it is;
+    4. otherwise the content's bounding box is fitted (aspect kept) into a 20x20 box for MNIST,
+       28x28 for Fashion-MNIST, and its centre of mass moved to the centre, as the datasets were
+       made.
+    """
+    a = _gray_on_white(_open(image))
+    if a.ndim != 2 or min(a.shape) < 1:
+        raise ValueError(f"unusable image of shape {a.shape}")
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    if np.median(border) > 127:
+        a = 255.0 - a
+    small = _blocks_of(a) if a.shape != (SIDE, SIDE) else a
+    if small is not None:
+        return np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    ink = a > 0.1 * max(float(a.max()), 1.0)
+    if a.max() < 8 or not ink.any():
+        raise ValueError("the image is blank: nothing stands out from its background")
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    crop = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    box = FIT_BOX.get(dataset, SIDE)
+    scale = box / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    fitted = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F")
+                        .resize(size, Image.Resampling.LANCZOS), dtype=np.float64)
+    out = np.zeros((SIDE, SIDE))
+    h, w = fitted.shape
+    top, left = (SIDE - h) // 2, (SIDE - w) // 2
+    out[top:top + h, left:left + w] = np.clip(fitted, 0, 255)
+    mass = out.sum()
+    if mass > 0:                                                 # centre of mass -> centre
+        yy, xx = np.mgrid[:SIDE, :SIDE]
+        dy = int(round((SIDE - 1) / 2 - (out * yy).sum() / mass))
+        dx = int(round((SIDE - 1) / 2 - (out * xx).sum() / mass))
+        dy = int(np.clip(dy, -top, SIDE - top - h))
+        dx = int(np.clip(dx, -left, SIDE - left - w))
+        out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- images out
+
+def upscale(image: np.ndarray, pixel: int = PIXEL) -> np.ndarray:
+    """uint8 (h, w) -> (h pixel, w pixel), nearest neighbour: every model pixel a crisp block."""
+    return np.kron(np.asarray(image, dtype=np.uint8), np.ones((pixel, pixel), dtype=np.uint8))
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def compose(rows: Sequence[Sequence[np.ndarray]], pixel: int = STRIP_PIXEL,
+            col_labels: Sequence[str] | None = None, row_labels: Sequence[str] | None = None,
+            font_size: int = 22) -> np.ndarray:
+    """A labelled grid of uint8 (28, 28) images (rows of equal length) -> one uint8 image.
+
+    Each image is upscaled by `pixel`; frames are separated by a grey gap so black backgrounds
+    stay apart; `col_labels` go above the columns, `row_labels` to the left of the rows."""
+    rows = [list(r) for r in rows]
+    if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
+        raise ValueError("compose needs a non-empty grid with rows of equal length")
+    font, cell, gap = _font(font_size), SIDE * pixel, max(4, pixel)
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left = (max(measure.textlength(t, font=font) for t in row_labels) + 2 * gap
+            if row_labels else 0)
+    top = font_size + 2 * gap if col_labels else 0
+    n_rows, n_cols = len(rows), len(rows[0])
+    width = int(left + n_cols * (cell + gap) + gap)
+    height = int(top + n_rows * (cell + gap) + gap)
+    canvas = Image.new("L", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for i, row in enumerate(rows):
+        y = int(top + gap + i * (cell + gap))
+        if row_labels:
+            draw.text((gap, y + cell / 2), row_labels[i], fill=TEXT, font=font, anchor="lm")
+        for j, image in enumerate(row):
+            x = int(left + gap + j * (cell + gap))
+            canvas.paste(Image.fromarray(upscale(image, pixel)), (x, y))
+    if col_labels:
+        for j, label in enumerate(col_labels):
+            x = left + gap + j * (cell + gap) + cell / 2
+            draw.text((x, gap + font_size / 2), label, fill=TEXT, font=font, anchor="mm")
+    return np.asarray(canvas)
+
+
+def strip(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
+          pixel: int = STRIP_PIXEL, row_label: str | None = None) -> np.ndarray:
+    """One labelled row of frames (a filmstrip)."""
+    return compose([images], pixel, labels, [row_label] if row_label else None)
+
+
+def picture_out(elem_id: str, label: str | None = None, **kwargs) -> gr.Image:
+    """An output for a composed picture (labels drawn in): PNG, crisp pixels, no floating label
+    hiding its top-left corner, only the fullscreen button (for the lecture hall)."""
+    return gr.Image(label=label, format="png", interactive=False, show_label=False,
+                    buttons=["fullscreen"], elem_id=elem_id, elem_classes="pixelated", **kwargs)
+
+
+_PNG_DIR = Path(tempfile.gettempdir()) / f"latent-explorer-{os.getpid()}"
+_PNG_KEEP_S = 900                               # Gradio copies a file at once; keep 15 min
+
+
+def png_file(image: np.ndarray) -> str:
+    """Write a uint8 picture as a PNG file named by its content and return the path.
+
+    Handlers return paths rather than arrays on purpose: Gradio saves an array by rewriting
+    <cache>/<hash>/image.png in place, so two events that show the same picture at once (both
+    tabs reset to the same images A and B) can serve a half-written file. A path is copied into
+    the cache atomically. Written via a temporary name too; files older than 15 min are pruned."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    _PNG_DIR.mkdir(parents=True, exist_ok=True)
+    path = _PNG_DIR / f"{hashlib.sha1(data).hexdigest()}.png"
+    if not path.exists():
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        if data[-1] % 64 == 0:                                  # now and then: prune old files
+            cutoff = time.time() - _PNG_KEEP_S
+            for old in _PNG_DIR.glob("*.png"):
+                try:
+                    if old.stat().st_mtime < cutoff:
+                        old.unlink()
+                except OSError:
+                    pass
+    return str(path)
+
+
+def _as_files(result):
+    """Every uint8 picture among a handler's outputs -> a PNG file path (see png_file)."""
+    if isinstance(result, np.ndarray) and result.dtype == np.uint8 and result.ndim in (2, 3):
+        return png_file(result)
+    if isinstance(result, tuple):
+        return tuple(_as_files(r) for r in result)
+    return result
+
+
+# ---------------------------------------------------------------- text
+
+def caption(text: str, **kwargs) -> gr.Markdown:
+    """A short caption beside a view: what it shows and its equation ($...$ is LaTeX)."""
+    return gr.Markdown(text, latex_delimiters=LATEX, elem_classes="caption", **kwargs)
+
+
+def terms_table(nats: dict[str, float], dims: int = SIDE * SIDE) -> str:
+    """Markdown table of -ELBO terms in nats and bits/dim (bits/dim = nats / (dims ln 2))."""
+    lines = ["| term | nats | bits/dim |", "|---|---:|---:|"]
+    for name, value in nats.items():
+        bold = "**" if name == "total (-ELBO)" else ""
+        cell = name.replace("|", "\\|")                          # a bar would end the cell
+        lines.append(f"| {bold}{cell}{bold} | {value:.1f} | {value / (dims * np.log(2)):.3f} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- errors
+
+def _message(e: Exception) -> str:
+    return str(e) or type(e).__name__
+
+
+def friendly(fn: Callable) -> Callable:
+    """Wrap an event handler: any failure of `fn` becomes a clear gr.Error toast in the page,
+    never a stack trace (bad arguments and missing models keep their own message), and the app
+    keeps serving; pictures it returns (uint8 arrays) go out as PNG files (see png_file)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return _as_files(fn(*args, **kwargs))
+        except gr.Error:
+            raise
+        except ModelMissing as e:
+            raise gr.Error(_message(e), title="Model not available", print_exception=False)
+        except (ValueError, TypeError, KeyError, IndexError, CheckpointError) as e:
+            raise gr.Error(_message(e), title="Cannot do that", print_exception=False)
+        except Exception as e:  # a bug: log it for us, say it plainly to the user
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(e).__name__}: {e}). The app is still "
+                           "running; try other settings.") from None
+    return wrapper
+
+
+def quiet(fn: Callable, n_outputs: int) -> Callable:
+    """`friendly`, but when the model is missing the outputs are cleared instead of raising (the
+    tab's banner already names the missing file): for events the page fires by itself (page
+    load, dataset switch, a new image A or B)."""
+    loud = friendly(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return loud(*args, **kwargs)
+        except gr.Error as e:
+            if getattr(e, "title", None) != "Model not available":
+                raise
+            return (None,) * n_outputs if n_outputs > 1 else None
+    return wrapper
+
+
+# ---------------------------------------------------------------- arguments
+
+def check_int(name: str, value, low: int, high: int) -> int:
+    """value as an int in [low, high], else a ValueError naming the argument and the range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}") from None
+    if not number.is_integer() or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+    return int(number)
+
+
+def check_float(name: str, value, low: float, high: float) -> float:
+    """value as a float in [low, high], else a ValueError naming the argument and the range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}") from None
+    if not (np.isfinite(number) and low <= number <= high):
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return number
+
+
+def check_seed(seed) -> int:
+    return check_int("seed", seed, 0, 2**31 - 1)
