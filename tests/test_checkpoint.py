@@ -4,16 +4,20 @@ import pytest
 import torch
 
 from explorer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from explorer.frechet import JudgeConfig
 from explorer.models import MODELS, HVAEConfig, VAEConfig, VDMConfig
 
 TINY = {
     "vae": VAEConfig(latent_dim=4, channels=(8, 8, 8)),
     "hvae": HVAEConfig(latent_shapes=((2, 7, 7), (4, 1, 1)), channels=(8, 8, 8), hidden=16),
     "vdm": VDMConfig(schedule="learned", T=10, channels=(8, 8), attention=False),
+    "judge": JudgeConfig(channels=(4, 8), features=8),
 }
 
 
 def _outputs(model, x):
+    if model.kind == "judge":
+        return model(x)
     return model.elbo(x, generator=torch.Generator().manual_seed(0)).total
 
 
