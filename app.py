@@ -8,17 +8,18 @@ so the app is also an API (`gradio_client.Client(url).view_api()`).
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 
 import gradio as gr
 
 from explorer.data import DATASETS
-from ui import hvae_views, vae_views
+from ui import hvae_views, vae_views, vdm_views
 from ui.bridge import JS
-from ui.forward_tab import create_forward_tab
 from ui.hvae_tab import create_hvae_tab
 from ui.store import STORE
 from ui.vae_tab import create_vae_tab
+from ui.vdm_tab import create_vdm_tab
 
 with gr.Blocks(title="Latent Explorer") as demo:
     gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small model at a "
@@ -30,8 +31,8 @@ with gr.Blocks(title="Latent Explorer") as demo:
             create_vae_tab(demo, dataset)
         with gr.Tab("Hierarchical VAE", id="hvae", elem_id="tab-hvae"):
             create_hvae_tab(demo, dataset)
-        with gr.Tab("Forward process", id="forward", elem_id="tab-forward"):
-            create_forward_tab(demo, dataset)
+        with gr.Tab("Diffusion (VDM)", id="vdm", elem_id="tab-vdm"):
+            create_vdm_tab(demo, dataset)
     demo.load(None, js=JS)
 
 # Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one
@@ -46,13 +47,16 @@ def warm_up() -> None:
     for dataset in [first, *(d for d in DATASETS if d != first)]:
         vae_views.warm_up(dataset)
         hvae_views.warm_up(dataset)
+        vdm_views.warm_up(dataset)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Latent Explorer")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--share", action="store_true")
+    # Hugging Face Spaces (and Docker set-ups) say where to listen through Gradio's variables
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="interface to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     args = parser.parse_args()
     threading.Thread(target=warm_up, daemon=True).start()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share)

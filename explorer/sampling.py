@@ -8,8 +8,9 @@ streams its DenoiseSteps, `sample` just drains it. DDIM inversion (x_0 -> x_T) a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -18,6 +19,8 @@ from explorer.schedules import DiscreteSchedule
 
 EpsModel = Callable[[Tensor, Tensor], Tensor]
 """eps_hat = model(x_t, t): x_t (B, C, H, W) and t (B,) long in 1..T -> eps_hat (B, C, H, W)."""
+StepGenerator = Union[torch.Generator, Callable[[int], torch.Generator], None]
+"""One generator for a whole run, or step index -> that step's generator (-1: the draw of x_T)."""
 
 
 @dataclass
@@ -52,29 +55,46 @@ def _t_batch(t: int, x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def sample_progressive(eps_model: EpsModel, sampler: Sampler, shape: Sequence[int] | None = None,
-                       x_T: Tensor | None = None, generator: torch.Generator | None = None,
+                       x_T: Tensor | None = None, generator: StepGenerator = None,
                        device: torch.device | str | None = None,
-                       dtype: torch.dtype = torch.float32) -> Iterator[DenoiseStep]:
+                       dtype: torch.dtype = torch.float32, start: int = 0) -> Iterator[DenoiseStep]:
     """Run the reverse process x_T -> x_0 once over `sampler.timesteps`, yielding every step.
 
     x_T ~ N(0, I) of `shape` is drawn from `generator` unless given; each step draws
     x_{t_prev} ~ p(x_{t_prev} | x_t) with the same generator, so a seed fixes the whole run.
+    `generator` may also be a function of the step index giving that step's generator (each
+    step's noise then depends on its index alone: see `step_generator`). With `start` = k the
+    run resumes at timesteps[k], x_T being the sample x_{t_k} there (a rewound run).
     """
+    if not 0 <= start < len(sampler.timesteps):
+        raise ValueError(f"start must be in 0..{len(sampler.timesteps) - 1}, got {start}")
+    generator_of = generator if callable(generator) else lambda index: generator
     if x_T is None:
         if shape is None:
             raise ValueError("give shape or x_T")
-        gen_device = generator.device if generator is not None else device
-        x_T = torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype)
+        first = generator_of(-1)
+        gen_device = first.device if first is not None else device
+        x_T = torch.randn(tuple(shape), generator=first, device=gen_device, dtype=dtype)
         x_T = x_T.to(device) if device is not None else x_T
     x = x_T                                                            # (B, C, H, W)
     timesteps = sampler.timesteps.tolist()
-    for index, t in enumerate(timesteps):
+    for index in range(start, len(timesteps)):
+        t = timesteps[index]
         eps_hat = eps_model(x, _t_batch(t, x))                         # (B, C, H, W)
-        out = sampler.step(eps_hat, t, x, generator=generator)
+        out = sampler.step(eps_hat, t, x, generator=generator_of(index))
         yield DenoiseStep(index=index, t=t, t_prev=sampler.previous_timestep(t), x_t=x,
                           pred_noise=out.pred_noise, pred_x0=out.pred_original_sample,
                           posterior_mean=out.mean, noise=out.noise, x_prev=out.prev_sample)
         x = out.prev_sample
+
+
+def step_generator(seed: int, index: int) -> torch.Generator:
+    """The CPU generator of step `index` (-1: the draw of x_T) of a run seeded `seed`: seeded by
+    numpy's SeedSequence of (seed, index), so the steps' noises are independent streams and a run
+    can be rewound to any step and replayed exactly, or branched with another seed."""
+    entropy = [int(seed), int(index) + 1]
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 def sample(eps_model: EpsModel, sampler: Sampler, shape: Sequence[int] | None = None,

@@ -1,8 +1,8 @@
 """Helpers for the app tests: a pretrained/ folder of tiny untrained models, and the app launched
 in-process against it, so the tests never depend on what training has produced so far.
 
-The folder holds both galleries (copied from the real pretrained/), a VAE and an HVAE for both
-datasets, and the 2-D VAE for MNIST only: the Fashion-MNIST 2-D VAE is missing on purpose.
+The folder holds both galleries (copied from the real pretrained/), a VAE, an HVAE and a VDM
+(learned schedule, T = 1000) for both datasets, and the 2-D VAE for MNIST only: the Fashion-MNIST 2-D VAE is missing on purpose.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from explorer.checkpoint import save_checkpoint
 from explorer.data import DATASETS
-from explorer.models import HVAE, VAE, HVAEConfig, VAEConfig
+from explorer.models import HVAE, VAE, VDM, HVAEConfig, VAEConfig, VDMConfig
 from explorer.paths import PRETRAINED_ENV
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +33,7 @@ def build_pretrained(root: Path) -> Path:
         save_checkpoint(VAE(VAEConfig(latent_dim=6, **TINY)), folder / "vae")
         save_checkpoint(HVAE(HVAEConfig(latent_shapes=((2, 7, 7), (3, 7, 7), (4, 1, 1)),
                                         hidden=16, **TINY)), folder / "hvae")
+        save_checkpoint(VDM(VDMConfig(channels=(8, 8, 8), attention=False)), folder / "vdm")
     save_checkpoint(VAE(VAEConfig(latent_dim=2, **TINY)), root / "mnist" / "vae2d")
     return root
 

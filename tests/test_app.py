@@ -22,11 +22,12 @@ def client():
     app.demo.close()
 
 
-def test_forward_noise_api(client):
-    clean = client.predict("fashion-mnist", 0, 0, "cosine", 0, api_name="/forward_noise")
-    noisy = client.predict("fashion-mnist", 0, 1000, "cosine", 0, api_name="/forward_noise")
-    again = client.predict("fashion-mnist", 0, 1000, "cosine", 0, api_name="/forward_noise")
-    a, b, c = (np.asarray(Image.open(p)) for p in (clean, noisy, again))
-    assert a.shape[:2] == (280, 280)
+def test_the_real_models_serve_the_vdm_forward_scrub(client):
+    """The app with the shipped models: q(x_t | x_0) at t = 0 is the image, at t = T noise."""
+    clean = client.predict("fashion-mnist", 0, None, "learned", 0, 0, api_name="/vdm_forward")
+    noisy = client.predict("fashion-mnist", 0, None, "learned", 0, 1000, api_name="/vdm_forward")
+    again = client.predict("fashion-mnist", 0, None, "learned", 0, 1000, api_name="/vdm_forward")
+    a, b, c = (np.asarray(Image.open(p[0])) for p in (clean, noisy, again))
+    assert a.shape[1] >= 280 and clean[2]["alpha_bar"] == 1.0
     assert np.array_equal(b, c)                       # same seed, same noise
-    assert not np.array_equal(a, b)
+    assert not np.array_equal(a, b) and noisy[2]["alpha_bar"] < 0.05

@@ -22,7 +22,7 @@ from ui.common import PIXEL, STRIP_PIXEL, compose  # noqa: E402
 
 REQUIRED = ["vae_encode", "vae_interpolate", "vae_project", "hvae_encode", "hvae_interpolate",
             "hvae_project", "vae_sample", "vae2d_grid", "hvae_resample", "hvae_sample",
-            "vae_pick_upload", "hvae_pick_upload", "forward_noise"]
+            "vae_pick_upload", "hvae_pick_upload"]
 DS = "mnist"
 
 

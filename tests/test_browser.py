@@ -1,8 +1,10 @@
 """The app in a real browser: headless Debian Chromium driven by Playwright (no browser download).
 
 One tour of the page on tiny untrained models: each tab opens; images are picked from the gallery,
-a map, an upload and a drawing; an interpolation, a t-SNE projection and a layer resample run; a
-dataset without a 2-D VAE shows the missing file in the page; a bad index shows a clear error
+a map, an upload and a drawing; an interpolation, a t-SNE projection and a layer resample run; on
+the VDM tab the t slider moves the image, reverse steps are taken, a streamed run is stopped, the
+run is rewound and branched, and an interpolation runs; a dataset without a 2-D VAE shows the
+missing file in the page; a bad index shows a clear error
 toast and the app keeps serving. No other error may appear. Screenshots go to artifacts/browser/.
 """
 
@@ -220,14 +222,73 @@ def test_hvae_tab(page):
     shot(page, "06_hvae_tab", full=True)
 
 
-def test_forward_tab(page):
-    page.get_by_role("tab", name="Forward process").click()
-    old = src(page, "forward-image")
-    expect(page.locator("#forward-image img")).to_be_visible()
-    set_slider(page, "forward-t", 900)
-    wait_new(page, "forward-image", old)
+def step_text(page) -> str:
+    return page.locator("#vdm-step-text").inner_text()
+
+
+def taken(page) -> int:
+    return int(re.search(r"(\d+) taken", step_text(page)).group(1))
+
+
+def test_vdm_tab(page):
+    page.get_by_role("tab", name="Diffusion (VDM)").click()
+    expect(page.locator("#vdm-xt img")).to_be_visible()
+    expect(page.locator("#vdm-panel img")).to_be_visible()
+    expect(page.locator("#vdm-step-text")).to_contain_text("0 taken")
+
+    # the t slider: the image and the cursor follow it
+    old = src(page, "vdm-xt")
+    set_slider(page, "vdm-t", 900)
+    wait_new(page, "vdm-xt", old)
+    expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 900")
+    expect(page.locator("#vdm-curves .gtitle")).to_contain_text("t = 900")
+    shot(page, "07_vdm_forward", "vdm-xt")
+
+    # three reverse steps, one click each
+    for k in (1, 2, 3):
+        old = src(page, "vdm-panel")
+        page.locator("#vdm-step").click()
+        expect(page.locator("#vdm-step-text")).to_contain_text(f"{k} taken")
+        wait_new(page, "vdm-panel", old)
+    shot(page, "08_vdm_three_steps", "vdm-panel")
+
+    # a DDPM run of 1000 steps, stopped part way: the steps taken stay, no more are taken
+    page.locator("#vdm-sampler label", has_text="ddpm").click()
+    expect(page.locator("#vdm-step-text")).to_contain_text("DDPM")
+    page.locator("#vdm-steps input[type=number]").fill("1000")
+    page.locator("#vdm-steps input[type=number]").press("Enter")
+    page.locator("#vdm-steps input[type=range]").dispatch_event("pointerup")
+    expect(page.locator("#vdm-step-text")).to_contain_text("1000 steps: 0 taken")
+    page.locator("#vdm-run").click()
+    expect(page.locator("#vdm-step-text")).not_to_contain_text(" 0 taken")
+    page.wait_for_timeout(500)
+    page.locator("#vdm-stop").click()
+    page.wait_for_timeout(1500)
+    stopped = taken(page)
+    page.wait_for_timeout(1500)
+    assert 0 < stopped < 1000 and taken(page) == stopped
+    shot(page, "09_vdm_stopped", "vdm-film")
+
+    # rewind to step 2, then branch there with another seed
+    page.locator("#vdm-shown input[type=range]").fill("2")
+    expect(page.locator("#vdm-step-text")).to_contain_text(f"2 taken (t = ")
+    page.locator("#vdm-rewind").click()
+    expect(page.locator("#vdm-step-text")).not_to_contain_text(f"of {stopped}")
+    page.locator("#vdm-branch-seed input").fill("5")
+    page.locator("#vdm-branch").click()
+    expect(page.locator("#vdm-step-text")).to_contain_text("3 taken")
+    expect(page.locator("#vdm-step-text")).to_contain_text("branches at steps [2]")
+
+    # an interpolation through x_T, and the gallery dissolving
+    page.locator("#vdm-itp-steps input[type=number]").fill("10")
+    page.locator("#vdm-itp-steps input[type=number]").press("Enter")
+    page.locator("#vdm-interpolate").click()
+    expect(page.locator("#vdm-slerp img")).to_be_visible()
+    expect(page.locator("#vdm-fade img")).to_be_visible()
+    set_slider(page, "vdm-dissolve-t", 800)
+    expect(page.locator("#vdm-dissolve .gtitle")).to_contain_text("t = 800")
     assert_no_errors(page)
-    shot(page, "07_forward_tab")
+    shot(page, "10_vdm_tab", full=True)
 
 
 def test_missing_model_is_named_in_the_page(page):
@@ -238,7 +299,7 @@ def test_missing_model_is_named_in_the_page(page):
     expect(page.locator("#vae-gallery .thumbnail-item").first).to_be_visible()
     expect(page.locator("#vae-b-index input")).to_have_value("200")   # first Trouser
     assert_no_errors(page)
-    shot(page, "08_fashion_without_2d_vae")
+    shot(page, "11_fashion_without_2d_vae")
 
 
 def test_bad_input_is_a_clear_toast_and_the_app_keeps_serving(page):
@@ -250,7 +311,7 @@ def test_bad_input_is_a_clear_toast_and_the_app_keeps_serving(page):
     expect(toast.first).to_contain_text("out of range")
     assert "Traceback" not in " ".join(error_toasts(page))
     page.wait_for_timeout(1000)                              # the toast slides in
-    page.screenshot(path=ARTIFACTS / "09_error_toast.png")
+    page.screenshot(path=ARTIFACTS / "12_error_toast.png")
     page.locator('[data-testid="toast-close"]').first.click()
     old = src(page, "vae-recon")
     page.locator("#vae-gallery .thumbnail-item").nth(1).click()

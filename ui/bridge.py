@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-PLOTS = ("vae-map", "vae2d-map", "hvae-map")
+PLOTS = ("vae-map", "vae2d-map", "hvae-map", "vdm-dissolve")
 
 CSS = """
 .pixelated img, .pixelated canvas, .js-plotly-plot image { image-rendering: pixelated; }

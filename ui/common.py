@@ -1,15 +1,17 @@
 """Shared by every tab: images in, images out, captions and friendly errors.
 
-Images in: `to_model_input` turns ANY picture (a file of any format and size, a PIL image, a
-numpy array, a Sketchpad value) into the uint8 (28, 28) white-on-black image the models were
-trained on. Images out: `upscale` (nearest neighbour, so each model pixel stays a crisp block
-readable from the back of a lecture hall) and `compose` (labelled filmstrips and grids).
+Images in: `to_model_input` (from `explorer.imageio`, re-exported here) turns ANY picture (a file
+of any format and size, a PIL image, a numpy array, a Sketchpad value) into the uint8 (28, 28)
+white-on-black image the models were trained on, or refuses it with a ValueError that says why.
+Images out: `upscale` (nearest neighbour, so each model pixel stays a crisp block readable from
+the back of a lecture hall) and `compose` (labelled filmstrips and grids).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import logging
 import os
@@ -21,18 +23,17 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
 from explorer.checkpoint import CheckpointError
+from explorer.imageio import SIDE, to_model_input  # noqa: F401  (re-exported for the tabs)
 
 log = logging.getLogger("latent_explorer")
 
-SIDE = 28                      # the models' image side
 PIXEL = 10                     # one model pixel -> PIXEL x PIXEL screen pixels (280 px images)
 STRIP_PIXEL = 6                # in filmstrips and grids (168 px frames)
 BACKGROUND = 40                # grey between frames of a strip, so black images stay separate
 TEXT = 235
-FIT_BOX = {"mnist": 20, "fashion-mnist": 28}   # MNIST digits sit in a 20x20 box, clothes fill 28x28
 LATEX = [{"left": "$$", "right": "$$", "display": True},
          {"left": "$", "right": "$", "display": False}]
 
@@ -40,107 +41,6 @@ LATEX = [{"left": "$$", "right": "$$", "display": True},
 class ModelMissing(CheckpointError):
     """A pretrained model (or gallery) is not on disk; the message names the file and the
     command that rebuilds it."""
-
-
-# ---------------------------------------------------------------- images in
-
-def _open(image) -> Image.Image:
-    """A file path, PIL image, numpy array (H, W[, C]) or Sketchpad dict -> a PIL image."""
-    if isinstance(image, dict):                                  # gr.Sketchpad / ImageEditor value
-        image = image.get("composite")
-        if image is None:
-            raise ValueError("the drawing is empty: pick the brush and draw first")
-    if isinstance(image, (str, Path)):
-        try:
-            pil = Image.open(image)
-            pil.load()
-        except (FileNotFoundError, IsADirectoryError):
-            raise ValueError(f"image file {Path(image).name!r} not found") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"could not read {Path(image).name!r} as an image ({e})") from None
-        return ImageOps.exif_transpose(pil) or pil
-    if isinstance(image, np.ndarray):
-        array = image
-        if array.dtype != np.uint8:                              # floats in [0, 1] or 0..255
-            scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
-            array = np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
-        if array.ndim == 3 and array.shape[2] == 1:
-            array = array[:, :, 0]
-        if array.ndim not in (2, 3):
-            raise ValueError(f"an image array must be (H, W) or (H, W, C), got {array.shape}")
-        return Image.fromarray(array)
-    if isinstance(image, Image.Image):
-        return image
-    raise ValueError(f"cannot read an image from a {type(image).__name__}")
-
-
-def _gray_on_white(pil: Image.Image) -> np.ndarray:
-    """Any PIL mode -> float (H, W) in 0..255, transparent parts composited on white."""
-    if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):         # 16/32-bit: rescale to 8 bits
-        a = np.asarray(pil, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        return np.zeros_like(a) if hi <= lo else (a - lo) * 255.0 / (hi - lo)
-    if pil.mode == "P":
-        pil = pil.convert("RGBA")
-    if pil.mode in ("LA", "PA", "RGBA", "La", "RGBa"):
-        rgba = pil.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        pil = Image.alpha_composite(white, rgba)
-    return np.asarray(pil.convert("L"), dtype=np.float64)
-
-
-def _blocks_of(a: np.ndarray) -> np.ndarray | None:
-    """If `a` is an exact nearest-neighbour upscale of a 28x28 image, that image; else None."""
-    h, w = a.shape
-    if h != w or h % SIDE:
-        return None
-    s = h // SIDE
-    blocks = a.reshape(SIDE, s, SIDE, s)
-    return blocks[:, 0, :, 0] if np.ptp(blocks, axis=(1, 3)).max() == 0 else None
-
-
-def to_model_input(image, dataset: str = "fashion-mnist") -> np.ndarray:
-    """The uint8 (28, 28) white-on-black image a model sees for any picture.
-
-    1. any mode (L, RGB, RGBA, P, I;16, ...) -> grey, transparency composited on white;
-    2. a light background (border median > 127) is inverted: the datasets are white on black;
-    3. a 28x28 image, or an exact nearest-neighbour upscale of one, is taken as it is;
-    4. otherwise the content's bounding box is fitted (aspect kept) into a 20x20 box for MNIST,
-       28x28 for Fashion-MNIST, and its centre of mass moved to the centre, as the datasets were
-       made.
-    """
-    a = _gray_on_white(_open(image))
-    if a.ndim != 2 or min(a.shape) < 1:
-        raise ValueError(f"unusable image of shape {a.shape}")
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    if np.median(border) > 127:
-        a = 255.0 - a
-    small = _blocks_of(a) if a.shape != (SIDE, SIDE) else a
-    if small is not None:
-        return np.clip(np.rint(small), 0, 255).astype(np.uint8)
-    ink = a > 0.1 * max(float(a.max()), 1.0)
-    if a.max() < 8 or not ink.any():
-        raise ValueError("the image is blank: nothing stands out from its background")
-    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-    crop = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    box = FIT_BOX.get(dataset, SIDE)
-    scale = box / max(crop.shape)
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    fitted = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F")
-                        .resize(size, Image.Resampling.LANCZOS), dtype=np.float64)
-    out = np.zeros((SIDE, SIDE))
-    h, w = fitted.shape
-    top, left = (SIDE - h) // 2, (SIDE - w) // 2
-    out[top:top + h, left:left + w] = np.clip(fitted, 0, 255)
-    mass = out.sum()
-    if mass > 0:                                                 # centre of mass -> centre
-        yy, xx = np.mgrid[:SIDE, :SIDE]
-        dy = int(round((SIDE - 1) / 2 - (out * yy).sum() / mass))
-        dx = int(round((SIDE - 1) / 2 - (out * xx).sum() / mass))
-        dy = int(np.clip(dy, -top, SIDE - top - h))
-        dx = int(np.clip(dx, -left, SIDE - left - w))
-        out = np.roll(out, (dy, dx), axis=(0, 1))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- images out
@@ -265,24 +165,41 @@ def _message(e: Exception) -> str:
     return str(e) or type(e).__name__
 
 
+def _as_gr_error(fn: Callable, e: Exception) -> gr.Error:
+    """The gr.Error a handler's failure becomes: bad arguments and missing models keep their own
+    message; anything else is a bug, logged for us and said plainly to the user."""
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, ModelMissing):
+        return gr.Error(_message(e), title="Model not available", print_exception=False)
+    if isinstance(e, (ValueError, TypeError, KeyError, IndexError, CheckpointError)):
+        return gr.Error(_message(e), title="Cannot do that", print_exception=False)
+    log.exception("handler %s failed", fn.__name__)
+    return gr.Error(f"Something went wrong ({type(e).__name__}: {e}). The app is still "
+                    "running; try other settings.")
+
+
 def friendly(fn: Callable) -> Callable:
     """Wrap an event handler: any failure of `fn` becomes a clear gr.Error toast in the page,
     never a stack trace (bad arguments and missing models keep their own message), and the app
-    keeps serving; pictures it returns (uint8 arrays) go out as PNG files (see png_file)."""
+    keeps serving; pictures it returns (uint8 arrays) go out as PNG files (see png_file).
+    A generator handler (a stream) stays a generator, each of its yields treated alike."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                for result in fn(*args, **kwargs):
+                    yield _as_files(result)
+            except Exception as e:
+                raise _as_gr_error(fn, e) from None
+        return stream
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return _as_files(fn(*args, **kwargs))
-        except gr.Error:
-            raise
-        except ModelMissing as e:
-            raise gr.Error(_message(e), title="Model not available", print_exception=False)
-        except (ValueError, TypeError, KeyError, IndexError, CheckpointError) as e:
-            raise gr.Error(_message(e), title="Cannot do that", print_exception=False)
-        except Exception as e:  # a bug: log it for us, say it plainly to the user
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(e).__name__}: {e}). The app is still "
-                           "running; try other settings.") from None
+        except Exception as e:
+            raise _as_gr_error(fn, e) from None
     return wrapper
 
 

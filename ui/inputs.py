@@ -189,4 +189,4 @@ def wire_input_panel(panel: InputPanel, dataset: gr.Radio, prefix: str, names: t
     def _reset(ds: str) -> tuple:
         return reset(ds, names)
     return dataset.change(quiet(_reset, 6), dataset, [panel.gallery, *slots, panel.banner],
-                          api_name=f"{prefix}_reset", api_visibility="undocumented")
+                          api_name=f"{prefix}_dataset_switch", api_visibility="undocumented")

@@ -17,13 +17,14 @@ import torch
 
 from explorer.checkpoint import CheckpointError, load_checkpoint
 from explorer.data import DATASETS, ImageSet, load_gallery
-from explorer.models import HVAE, VAE
+from explorer.models import HVAE, VAE, VDM
 from explorer.paths import checkpoint_stem
 
 from .common import ModelMissing, to_model_input
 
 # name in pretrained/<dataset>/ -> (class, what the app calls it)
-MODEL_FILES = {"vae": (VAE, "VAE"), "vae2d": (VAE, "2-D VAE"), "hvae": (HVAE, "hierarchical VAE")}
+MODEL_FILES = {"vae": (VAE, "VAE"), "vae2d": (VAE, "2-D VAE"), "hvae": (HVAE, "hierarchical VAE"),
+               "vdm": (VDM, "variational diffusion model")}
 
 
 class Store:
@@ -61,13 +62,15 @@ class Store:
                                             f"{title}; rebuild it")
             return
         model.requires_grad_(False)                                    # read-only, shared
+        if isinstance(model, VDM):
+            _ = model.schedule                                         # tabulate once, now
         self.models[(dataset, name)] = model
         self.meta[(dataset, name)] = meta
 
     # ------------------------------------------------------------ access
 
     def model(self, dataset: str, name: str) -> torch.nn.Module:
-        """The pretrained model `name` (vae, vae2d, hvae) of `dataset`, or ModelMissing."""
+        """The pretrained model `name` (vae, vae2d, hvae, vdm) of `dataset`, or ModelMissing."""
         check_dataset(dataset)
         if (dataset, name) not in self.models:
             raise ModelMissing(self.errors.get((dataset, name), f"unknown model {name!r}"))

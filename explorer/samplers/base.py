@@ -83,14 +83,19 @@ class Sampler(ABC):
         return cls(schedule, **config)
 
     # ---- timesteps ----
-    def set_timesteps(self, num_inference_steps: int) -> None:
-        """Use n evenly spaced integer timesteps from T down to 1 (always T; 1 when n >= 2)."""
+    def set_timesteps(self, num_inference_steps: int, t_start: int | None = None) -> None:
+        """Use n evenly spaced integer timesteps from t_start (default T) down to 1 (always
+        t_start; 1 when n >= 2). A t_start below T denoises a partly noised x_{t_start}
+        (noise-and-denoise, as diffusers' img2img `strength` does)."""
         T = self.schedule.T
+        t_start = T if t_start is None else t_start
+        if isinstance(t_start, bool) or not isinstance(t_start, int) or not 1 <= t_start <= T:
+            raise ValueError(f"t_start must be an int in 1..{T}, got {t_start!r}")
         n = num_inference_steps
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= T:
-            raise ValueError(f"num_inference_steps must be an int in 1..{T}, got {n!r}")
-        # spacing (T - 1) / (n - 1) >= 1, so the rounded values are distinct
-        steps = torch.linspace(T, 1, n, dtype=torch.float64).round().long()
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= t_start:
+            raise ValueError(f"num_inference_steps must be an int in 1..{t_start}, got {n!r}")
+        # spacing (t_start - 1) / (n - 1) >= 1, so the rounded values are distinct
+        steps = torch.linspace(t_start, 1, n, dtype=torch.float64).round().long()
         self.num_inference_steps = n
         self.timesteps = steps                                       # (n,) descending
         prevs = steps[1:].tolist() + [0]

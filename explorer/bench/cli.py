@@ -1,0 +1,189 @@
+"""`python -m explorer.bench`: measure, print the table, write BENCHMARKS.md and --json FILE.
+
+The order keeps the parts from disturbing each other: in-process compute first, then the app
+started cold as a subprocess (cold start), left to finish its warm-up, then the HTTP round trips,
+then the browser, then the app's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from explorer.bench import compute, profiling
+from explorer.bench.report import REPO, Report, machine_info, to_markdown, write_json
+from explorer.bench.stats import Result
+from explorer.data import DATASETS, load_gallery
+from explorer.paths import checkpoint_stem
+
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="fewer calls (a run under a minute on an idle machine); writes "
+                        "BENCHMARKS.md only with --write")
+    p.add_argument("--write", action="store_true", help="with --quick: write BENCHMARKS.md too")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--no-browser", action="store_true", help="skip the Playwright part")
+    p.add_argument("--no-http", action="store_true", help="skip the HTTP round trips")
+    p.add_argument("--no-app", action="store_true",
+                   help="do not start the app at all (no HTTP, browser, cold start)")
+    p.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads in this process (default: torch's default)")
+    p.add_argument("--app-threads", type=int, default=None,
+                   help="OMP_NUM_THREADS for the app subprocess (default: unset, torch decides)")
+    p.add_argument("--only", metavar="KEYS",
+                   help=f"comma-separated in-process rows to run: {', '.join(compute.MEASUREMENTS)}, "
+                        "overhead")
+    p.add_argument("--profile", metavar="NAME", action="append", default=[],
+                   help="pyinstrument over one in-process row (a key of --only), py-spy on the "
+                        "app over one HTTP row (http:KEY, e.g. http:vae_project_tsne_cached), or "
+                        "`missed`: every row that missed its target; printed and added to the "
+                        "report; may repeat")
+    p.add_argument("--profile-out", metavar="FILE", help="also save the profiles as text")
+    p.add_argument("--output", metavar="FILE", default=str(BENCHMARKS_MD),
+                   help="where the markdown goes (default: BENCHMARKS.md at the repository root)")
+    args = p.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    return args
+
+
+def gallery_pair(dataset: str) -> tuple[int, int]:
+    """Gallery indices of A (0) and B (the first image of another class), as the app picks."""
+    labels = load_gallery(dataset).labels
+    others = np.flatnonzero(labels != labels[0])
+    return 0, int(others[0]) if len(others) else 1
+
+
+def first_with(name: str, dataset: str) -> str | None:
+    for d in [dataset, *(d for d in DATASETS if d != dataset)]:
+        if checkpoint_stem(d, name).with_suffix(".json").is_file():
+            return d
+    return None
+
+
+def run_app_parts(args, results: list[Result], notes: list[str], profiles: dict[str, str]) -> None:
+    from explorer.bench import server
+    log("app: starting `python app.py` (cold start)")
+    try:
+        app = server.App.start(args.app_threads)
+    except Exception as err:                          # the report says why, the run goes on
+        notes.append(f"the app did not start, so no HTTP, browser or cold-start rows: {err}")
+        return
+    try:
+        log(f"app: first 200 after {app.first_200:.2f} s; waiting for its warm-up to finish")
+        app.wait_idle(60 if args.quick else 120)
+        vdm_ds, vae_ds = first_with("vdm", args.dataset), first_with("vae", args.dataset)
+        if not args.no_http and vdm_ds and vae_ds:
+            pairs = {d: gallery_pair(d) for d in {vdm_ds, vae_ds}}
+            if vae_ds != args.dataset:
+                notes.append(f"HTTP: the /vae_* endpoints use {vae_ds}: {args.dataset} has no VAE")
+            results += server.measure_http(app.port, vdm_ds, vae_ds, pairs, args.quick, log)
+            names = [p[5:] for p in args.profile if p.startswith("http:")]
+            if "missed" in args.profile:
+                names += [r.key[5:] for r in results
+                          if r.verdict == "missed" and r.key.startswith("http.")]
+            for name in dict.fromkeys(names):
+                endpoint = {e.key: e for e in server.endpoints(vdm_ds, vae_ds, pairs)}.get(name)
+                if endpoint is None:
+                    notes.append(f"--profile http:{name}: no such endpoint row")
+                    continue
+                log(f"profile: py-spy on the app over {name}")
+                session = f"bench-profile-{name}"
+                if endpoint.setup:
+                    server.call(app.port, *endpoint.setup, session=session)
+                work = lambda: [server.call(app.port, endpoint.api, endpoint.data(i),
+                                            session=None if endpoint.fresh else session)
+                                for i in range(30 if endpoint.unit == "ms" else 2)]
+                profiles[f"http:{name} (py-spy on the app)"] = profiling.pyspy_text(
+                    app.process.pid, work)
+        if not args.no_browser:
+            from explorer.bench import browser
+            try:
+                results += browser.measure_browser(app.url, args.quick,
+                                                   lambda: app.wait_idle(30, 0.5), log)
+            except Exception as err:
+                notes.append(f"the browser part failed: {type(err).__name__}: {err}")
+        results += server.startup_results(app, app.peak_rss())
+        notes.extend(app.notes)
+    finally:
+        app.stop()
+
+
+def compute_part(args, notes: list[str], profiles: dict[str, str]) -> list[Result]:
+    """The in-process rows, then the pyinstrument profiles asked for (or of every missed row
+    with --profile missed). Runs in a worker thread, as Gradio runs its handlers: on this machine
+    torch then computes each call on one core, while the main thread's OpenMP team of two
+    spins and stalls whenever another process holds a core."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    only = set(args.only.split(",")) if args.only else None
+    ctx = compute.Context.load(args.dataset)
+    notes += ctx.notes
+    cpu, wall = time.process_time(), time.perf_counter()
+    results = compute.run_all(ctx, args.quick, only, log)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    notes.append(f"the in-process rows ran in a worker thread (as Gradio runs handlers) and used "
+                 f"{cpu / wall:.2f} CPU-seconds per second over {wall:.0f} s")
+    names = [p for p in args.profile if p != "missed" and not p.startswith("http:")]
+    if "missed" in args.profile:
+        names += [r.key.split(".", 1)[1] for r in results
+                  if r.verdict == "missed" and r.key.startswith("compute.")]
+    for name in dict.fromkeys(names):
+        if name not in compute.MEASUREMENTS:
+            notes.append(f"--profile {name}: not an in-process row "
+                         f"({', '.join(compute.MEASUREMENTS)})")
+            continue
+        log(f"profile: pyinstrument over {name}")
+        m = compute.MEASUREMENTS[name]
+        profiles[f"{name} (pyinstrument, in-process)"] = profiling.pyinstrument_text(
+            lambda: m.run(ctx, n=max(1, min(m.n_quick, 20))))
+    return results
+
+
+def run(args: argparse.Namespace) -> Report:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log("machine: reading the load (1 s)")
+    machine = machine_info(torch.get_num_threads(), args.app_threads)
+    options = {"argv": args.argv, "quick": args.quick, "dataset": args.dataset}
+    notes, profiles = [], {}
+    with ThreadPoolExecutor(1, thread_name_prefix="bench-compute") as pool:
+        results = pool.submit(compute_part, args, notes, profiles).result()
+    if not args.no_app:
+        run_app_parts(args, results, notes, profiles)
+    if machine["busy"]:
+        notes.insert(0, "Other processes were loading the CPU during this run (see the load "
+                        "line): the figures are slower and noisier than on an idle machine.")
+    return Report(machine, options, results, notes, profiles)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    text = to_markdown(report, "Benchmarks" + (" (quick run)" if args.quick else ""))
+    print(text)
+    if not args.quick or args.write:
+        Path(args.output).write_text(text + "\n")
+        log(f"wrote {args.output}")
+    if args.json:
+        log(f"wrote {write_json(report, args.json)}")
+    if args.profile_out and report.profiles:
+        Path(args.profile_out).write_text("\n\n".join(f"== {k}\n{v}" for k, v in
+                                                      report.profiles.items()) + "\n")
+        log(f"wrote {args.profile_out}")
+    return 0

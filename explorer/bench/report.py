@@ -1,0 +1,207 @@
+"""The benchmark's record: the machine it ran on, the rows, notes and profiles, written as a
+markdown table (printed and saved as BENCHMARKS.md) and as JSON (`--json FILE`)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from explorer.bench.stats import SECTIONS, Result
+
+REPO = Path(__file__).resolve().parent.parent.parent
+COLUMNS = ("measurement", "p50", "p95", "n", "target", "met?")
+
+
+# ---------------------------------------------------------------- the machine
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg() -> tuple[float, float, float] | None:
+    try:
+        return tuple(float(v) for v in Path("/proc/loadavg").read_text().split()[:3])
+    except (OSError, ValueError):
+        return None
+
+
+def _cpu_ticks() -> dict[int, tuple[int, str]]:
+    """pid -> (utime + stime ticks, command line) of every readable process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ticks = sum(int(v) for v in stat.rsplit(")", 1)[1].split()[11:13])
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            out[int(entry.name)] = (ticks, cmd.strip() or stat.split("(", 1)[1].split(")")[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def other_load(seconds: float = 1.0, top: int = 3) -> dict:
+    """CPU used by other processes over `seconds` before the run: total in cores and the
+    busiest processes (percent of one core, command line cut to 90 characters)."""
+    before, start = _cpu_ticks(), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = _cpu_ticks(), time.monotonic() - start
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    me = os.getpid()
+    used = {pid: (after[pid][0] - before[pid][0]) / hz / elapsed
+            for pid in after if pid in before and pid != me}
+    busiest = sorted(((cores, pid) for pid, cores in used.items() if cores > 0.02), reverse=True)
+    return {"cores_busy": round(sum(used.values()), 2),
+            "busiest": [{"pid": pid, "cpu_percent": round(100 * cores),
+                         "command": after[pid][1][:90]} for cores, pid in busiest[:top]]}
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, text=True,
+                               capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" + uncommitted changes" if dirty else "")
+
+
+def machine_info(torch_threads: int, app_threads: int | None) -> dict:
+    """Cores, torch threads, CPU model, versions, date, commit and the load before the run."""
+    import torch
+    cores = os.cpu_count() or 1
+    load = loadavg()
+    others = other_load()
+    return {"cores": cores, "torch_threads": torch_threads,
+            "app_torch_threads": app_threads or "torch default",
+            "cpu_model": cpu_model(), "python": platform.python_version(),
+            "torch": torch.__version__,
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "commit": git_commit(), "loadavg_start": load,
+            "other_cores_busy": others["cores_busy"], "busiest_others": others["busiest"],
+            "busy": bool(others["cores_busy"] > 0.25 * cores
+                         or (load is not None and load[0] > 0.5 * cores))}
+
+
+# ---------------------------------------------------------------- the record
+
+@dataclass
+class Report:
+    machine: dict
+    options: dict
+    results: list[Result]
+    notes: list[str] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)     # measurement -> text profile
+
+    def to_dict(self) -> dict:
+        return {"machine": self.machine, "options": self.options,
+                "results": [r.to_dict() for r in self.results], "notes": self.notes,
+                "profiles": self.profiles}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Report":
+        return cls(data["machine"], data["options"],
+                   [Result.from_dict(r) for r in data["results"]], list(data.get("notes", [])),
+                   dict(data.get("profiles", {})))
+
+    def missed(self) -> list[Result]:
+        return [r for r in self.results if r.verdict == "missed"]
+
+
+def write_json(report: Report, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_json(path: str | Path) -> Report:
+    return Report.from_dict(json.loads(Path(path).read_text()))
+
+
+# ---------------------------------------------------------------- markdown
+
+def format_value(value: float | None, unit: str) -> str:
+    """A figure with its unit and sensible digits: 0.42 ms, 13.1 ms, 812 ms, 1.23 s, 1.012x."""
+    if value is None:
+        return "—"
+    if unit == "x":
+        return f"{value:.3f}x"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
+    digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+    return f"{value:.{digits}f} {unit}"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def results_table(results: list[Result]) -> str:
+    """A markdown table: measurement | p50 | p95 | n | target | met? (the note under the name)."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in results:
+        name = f"{r.label}<br><sub>{_cell(r.note)}</sub>" if r.note else r.label
+        target = "—" if r.target is None else f"≤ {format_value(r.target, r.unit)}"
+        verdict = f"**{r.verdict}**" if r.verdict == "missed" else r.verdict
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            name, format_value(r.p50, r.unit), format_value(r.p95, r.unit), r.n or "—", target,
+            verdict)) + " |")
+    return "\n".join(lines)
+
+
+def machine_lines(machine: dict) -> list[str]:
+    load = machine.get("loadavg_start")
+    busiest = "; ".join(f"{p['cpu_percent']}% {p['command']}" for p in machine.get("busiest_others", []))
+    loaded = ("**yes: other processes were loading the CPU, so the figures are noisy and slower "
+              "than on an idle machine**" if machine.get("busy") else "no (idle machine)")
+    return [
+        f"- machine: {machine.get('cores')} cores, {machine.get('cpu_model')}; torch "
+        f"{machine.get('torch')}, torch threads {machine.get('torch_threads')} in-process (its "
+        f"rows run in a worker thread), app: {machine.get('app_torch_threads')}; "
+        f"Python {machine.get('python')}",
+        f"- date {machine.get('date')}, commit {machine.get('commit')}",
+        f"- load at start: loadavg {' '.join(f'{v:.2f}' for v in load) if load else 'unknown'}; "
+        f"other processes used {machine.get('other_cores_busy')} cores in the second before the "
+        f"run{f' ({busiest})' if busiest else ''}. Loaded: {loaded}",
+    ]
+
+
+def to_markdown(report: Report, title: str = "Benchmarks") -> str:
+    """The whole report: header, one table per section, notes, profiles."""
+    opts = report.options
+    out = [f"# {title}", "",
+           "Written by `python -m explorer.bench` "
+           f"({' '.join(opts.get('argv', [])) or 'no options'}); do not edit by hand. "
+           "p50 / p95 over n calls; a row meets its target when its p50 is at or under it "
+           "(\"met at p50, p95 over\" flags a slow tail).", ""]
+    out += machine_lines(report.machine) + [""]
+    for section, heading in SECTIONS.items():
+        rows = [r for r in report.results if r.section == section]
+        if rows:
+            out += [f"## {heading}", "", results_table(rows), ""]
+    missed = report.missed()
+    out += ["## Summary", ""]
+    out.append("Missed: " + ", ".join(f"{r.label} ({format_value(r.p50, r.unit)} against "
+                                      f"≤ {format_value(r.target, r.unit)})" for r in missed)
+               if missed else "Every measured target was met.")
+    out.append("")
+    if report.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    for name, text in report.profiles.items():
+        out += [f"## Profile: {name}", "", "```", text.rstrip(), "```", ""]
+    return "\n".join(out)

@@ -1,0 +1,207 @@
+"""The benchmark's pieces that can be checked without timing anything: percentiles against numpy,
+the verdict against a target, the markdown table and the JSON round trip, the SSE client against
+a fake server, and a smoke run of the in-process scrub row. No assertion is about speed: the
+benchmark reports, it never fails CI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from explorer.bench import compute, profiling, server
+from explorer.bench.cli import main
+from explorer.bench.report import Report, read_json, results_table, to_markdown, write_json
+from explorer.bench.stats import (MET, MET_P50, MISSED, NO_TARGET, NOT_RUN, Result, percentile,
+                                  time_calls, verdict)
+from explorer.paths import checkpoint_stem
+
+MACHINE = {"cores": 2, "cpu_model": "test CPU", "torch": "2.x", "torch_threads": 2,
+           "app_torch_threads": "torch default", "python": "3.11", "date": "2026-01-01",
+           "commit": "abc1234", "loadavg_start": [0.1, 0.2, 0.3], "other_cores_busy": 0.0,
+           "busiest_others": [], "busy": False}
+
+
+def rows() -> list[Result]:
+    return [
+        Result("compute.scrub", "compute", "scrub | one t", "ms", 0.5, 0.7, 200, 20.0, "a note"),
+        Result("compute.tsne", "compute", "t-SNE cold", "s", 6.2, 7.0, 3, 5.0),
+        Result("overhead.ddim50", "overhead", "sample()", "x", 1.01, None, 15, 1.05),
+        Result.skipped("browser.step", "browser", "Step", "ms", "no chromium"),
+        Result("startup.peak", "startup", "peak memory", "MiB", 812.0, None, 1, None),
+    ]
+
+
+# ---------------------------------------------------------------- statistics
+
+@pytest.mark.parametrize("n", [1, 2, 5, 50, 101])
+@pytest.mark.parametrize("q", [0, 5, 50, 95, 99, 100])
+def test_percentile_matches_numpy(n, q):
+    values = np.random.default_rng(n).exponential(size=n).tolist()
+    assert percentile(values, q) == pytest.approx(np.percentile(values, q), rel=1e-12, abs=1e-15)
+
+
+def test_percentile_rejects_nothing_and_bad_q():
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_verdict_against_an_upper_bound():
+    assert verdict(10.0, 12.0, 20.0) == MET
+    assert verdict(20.0, None, 20.0) == MET                     # at the target is met
+    assert verdict(10.0, 25.0, 20.0) == MET_P50                 # a slow tail is flagged
+    assert verdict(21.0, 22.0, 20.0) == MISSED
+    assert verdict(21.0, 22.0, None) == NO_TARGET
+    assert verdict(None, None, 20.0) == NOT_RUN
+
+
+def test_result_from_seconds_converts_units():
+    r = Result.from_seconds("k", "compute", "x", [0.001, 0.002, 0.003, 0.004, 0.005], "ms", 2.5)
+    assert (r.p50, r.p95, r.n) == (pytest.approx(3.0), pytest.approx(4.8), 5)
+    assert r.verdict == MISSED
+    few = Result.from_seconds("k", "compute", "x", [1.5, 2.5], "s", 5.0)
+    assert few.p50 == pytest.approx(2.0) and few.p95 is None and few.verdict == MET
+
+
+def test_time_calls_counts_calls():
+    seen = []
+    out = time_calls(seen.append, 3, warmup=2)
+    assert len(out) == 3 and seen == [0, 1, 0, 1, 2] and all(t >= 0 for t in out)
+
+
+# ---------------------------------------------------------------- table and JSON
+
+def test_markdown_table_has_the_columns_and_the_verdicts():
+    table = results_table(rows())
+    lines = table.splitlines()
+    assert lines[0] == "| measurement | p50 | p95 | n | target | met? |"
+    assert len(lines) == 2 + len(rows())
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 7 for line in lines)   # 6 cells each
+    assert "scrub \\| one t" in lines[2] and "≤ 20.0 ms" in lines[2] and "| met |" in lines[2]
+    assert "**missed**" in lines[3] and "6.20 s" in lines[3]
+    assert "1.010x" in lines[4]
+    assert "not run: no chromium" in lines[5]
+
+
+def test_report_markdown_has_sections_machine_and_summary():
+    text = to_markdown(Report(MACHINE, {"argv": ["--quick"]}, rows(), ["a note"], {"p": "tree"}))
+    for heading in ("## In-process compute", "## Sampler overhead", "## In a real browser",
+                    "## Cold start and memory", "## Summary", "## Notes", "## Profile: p"):
+        assert heading in text
+    assert "2 cores, test CPU" in text and "abc1234" in text and "no (idle machine)" in text
+    assert "Missed: t-SNE cold (6.20 s against ≤ 5.00 s)" in text
+    assert "## Server round trip" not in text                   # no rows, no section
+
+
+def test_json_round_trip(tmp_path):
+    report = Report(MACHINE, {"argv": [], "quick": True}, rows(), ["n"], {"x": "y"})
+    path = write_json(report, tmp_path / "sub" / "bench.json")
+    back = read_json(path)
+    assert back.to_dict() == report.to_dict()
+    data = json.loads(path.read_text())
+    assert [r["verdict"] for r in data["results"]] == [MET, MISSED, MET, NO_TARGET, NO_TARGET]
+
+
+def test_profile_summary_of_collapsed_stacks():
+    text = profiling.summarize_collapsed(["main (a.py:1);work (b.py:2) 3",
+                                          "main (a.py:1);idle (c.py:9) 1", "garbage"])
+    assert text.startswith("4 samples")
+    assert "100.0  main (a.py)" in text and "75.0  work (b.py)" in text
+
+
+# ---------------------------------------------------------------- the HTTP client
+
+class FakeGradio(BaseHTTPRequestHandler):
+    """POST /gradio_api/call/<api> -> an event id; GET .../<id> -> an SSE result or error."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.bodies.append(body)
+        self._send(200, json.dumps({"event_id": "e1"}).encode(), "application/json")
+
+    def do_GET(self):
+        if "/fails/" in self.path:
+            sse = b'event: error\ndata: {"error": "choose an image first"}\n\n'
+        else:
+            sse = b'event: generating\ndata: [0]\n\nevent: complete\ndata: [1, "two"]\n\n'
+        self._send(200, sse, "text/event-stream")
+
+    def _send(self, status, data, kind):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def fake_gradio():
+    httpd = ThreadingHTTPServer((server.HOST, 0), FakeGradio)
+    httpd.bodies = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_http_call_reads_the_result_and_sends_the_session(fake_gradio):
+    port = fake_gradio.server_address[1]
+    seconds, data = server.call(port, "works", [1, None], session="s1")
+    assert data == [1, "two"] and seconds > 0
+    assert fake_gradio.bodies[-1] == {"data": [1, None], "session_hash": "s1"}
+    server.call(port, "works", [])
+    assert "session_hash" not in fake_gradio.bodies[-1]
+    with pytest.raises(server.CallError, match="choose an image first"):
+        server.call(port, "fails", [])
+
+
+# ---------------------------------------------------------------- smoke runs, no timing asserted
+
+needs_vdm = pytest.mark.skipif(not checkpoint_stem("fashion-mnist", "vdm").with_suffix(".json")
+                               .is_file() and not checkpoint_stem("mnist", "vdm")
+                               .with_suffix(".json").is_file(), reason="no pretrained VDM")
+
+
+@needs_vdm
+def test_scrub_measurement_smoke():
+    ctx = compute.Context.load("fashion-mnist", names=("vdm",))
+    result = compute.MEASUREMENTS["scrub"].run(ctx, n=2)
+    assert result.key == "compute.scrub" and result.n == 2 and result.unit == "ms"
+    assert result.p50 > 0 and result.p95 is None and result.target == 20.0
+    assert result.verdict in (MET, MISSED)
+
+
+def test_a_missing_model_skips_its_rows():
+    ctx = compute.Context.load("fashion-mnist", names=())
+    result = compute.MEASUREMENTS["ddim50"].run(ctx, n=2)
+    assert result.p50 is None and result.verdict == NOT_RUN and "no vdm" in result.note
+
+
+@needs_vdm
+def test_quick_cli_without_the_app_writes_json_not_markdown(tmp_path, capsys):
+    out_md, out_json = tmp_path / "B.md", tmp_path / "b.json"
+    assert main(["--quick", "--no-app", "--only", "scrub", "--json", str(out_json),
+                 "--output", str(out_md)]) == 0
+    assert not out_md.exists()                                   # quick: only with --write
+    report = read_json(out_json)
+    assert [r.key for r in report.results] == ["compute.scrub"]
+    assert "| q(x_t\\|x_0) scrub" in capsys.readouterr().out
+
+
+def test_explorer_bench_never_imports_gradio():
+    code = ("import sys, explorer.bench.cli, explorer.bench.server, explorer.bench.browser, "
+            "explorer.bench.profiling; bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('gradio', 'gradio_client', 'ui')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,0 +1,258 @@
+"""What the VDM tab computes (the reverse run itself lives in vdm_reverse.py); plain functions of
+simple values, so each is also an API endpoint. Models are read, never changed.
+
+    q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I),  x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
+    -ELBO(x) = -log p(x_0 | x_1) + KL(q(x_T | x_0) || N(0, I)) + sum_{t=2..T} L_t
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import torch
+
+from explorer.data import to_float, to_uint8
+from explorer.diffusion import q_sample
+from explorer.latent import interpolate as latent_path
+from explorer.samplers import SAMPLERS, make_sampler
+from explorer.sampling import ddim_decode, ddim_invert, sample, step_generator
+from explorer.schedules import DiscreteSchedule, make_schedule
+
+from .common import (PIXEL, check_float, check_int, check_seed, compose, strip, terms_table)
+from .plots import histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
+from .store import STORE, resolve_input
+
+SCHEDULE_CHOICES = ("learned", "linear", "cosine")
+FRAMES_MAX, DENOISE_SEEDS, LOSS_CHUNK = 12, 4, 50
+INVERT_STEPS = (5, 100)
+LOSS_POINTS = (20, 999)
+
+
+# ---------------------------------------------------------------- schedules
+
+def model_T(dataset: str) -> int:
+    """T of the dataset's VDM (1000 when it is missing: the fixed schedules still show)."""
+    try:
+        return STORE.model(dataset, "vdm").T
+    except Exception:
+        return 1000
+
+
+def schedules(dataset: str) -> dict[str, DiscreteSchedule]:
+    """The VDM's learned schedule (when the model is there) beside linear and cosine, same T;
+    tabulated once per dataset."""
+    def compute() -> dict[str, DiscreteSchedule]:
+        T = model_T(dataset)
+        out = {}
+        if (dataset, "vdm") in STORE.models:
+            out["learned"] = STORE.model(dataset, "vdm").schedule
+        out.update({name: make_schedule(name, T) for name in ("linear", "cosine")})
+        return out
+    return STORE.cached(("vdm", dataset, "schedules"), compute)
+
+
+def schedule_of(dataset: str, name: str) -> DiscreteSchedule:
+    if name not in SCHEDULE_CHOICES:
+        raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULE_CHOICES)}")
+    table = schedules(dataset)
+    if name not in table:                                        # the VDM is missing
+        STORE.model(dataset, "vdm")                              # raises ModelMissing, named
+    return table[name]
+
+
+# ---------------------------------------------------------------- forward process
+
+@dataclass(frozen=True)
+class Scrub:
+    """A session's forward-process scrub: x_0 and one fixed eps, so moving t only mixes them."""
+    dataset: str
+    schedule: str
+    x0: np.ndarray            # (28, 28) float32 in [-1, 1]
+    eps: np.ndarray           # (28, 28) float32, eps ~ N(0, I) drawn from the seed
+
+
+def prepare_scrub(dataset: str, index, image, schedule: str = "cosine", seed: int = 0) -> Scrub:
+    """Encode nothing, draw once: the image as x_0 and eps from the seed."""
+    schedule_of(dataset, schedule)                               # a bad name fails here
+    x0 = to_float(resolve_input(dataset, index, image)[None])[0, 0].numpy()
+    eps = torch.randn((28, 28), generator=step_generator(check_seed(seed), -1)).numpy()
+    return Scrub(dataset, schedule, x0, eps)
+
+
+def scrub(state: Scrub | None, t: int):
+    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps from the session's x_0 and eps
+    (no model call): (x_t image, pixel histogram against N(0, 1), numbers)."""
+    if state is None:
+        raise ValueError("choose an image first")
+    s = schedule_of(state.dataset, state.schedule)
+    t = check_int("t", t, 0, s.T)
+    a, b = float(s.sqrt_alpha_bar[t]), float(s.sqrt_one_minus_alpha_bar[t])
+    x_t = a * state.x0 + b * state.eps                                     # (28, 28)
+    numbers = {"t": t, "T": s.T, "schedule": state.schedule,
+               "alpha_bar": float(s.alpha_bar[t]), "log_snr": float(s.log_snr[t]),
+               "snr": float(s.snr[t]), "mean": float(x_t.mean()), "std": float(x_t.std())}
+    image = to_uint8(torch.from_numpy(x_t).clamp(-1, 1)[None])[0]
+    return (compose([[image]], PIXEL, [f"x_t, t = {t}"]), histogram_plot(x_t, t), numbers)
+
+
+def forward(dataset: str, index, image, schedule: str = "cosine", seed: int = 0, t: int = 250):
+    """q(x_t | x_0) for one image at step t with the noise eps drawn from `seed`. Returns (the
+    session's Scrub, for the t slider's fast path; x_t image; pixel histogram against N(0, 1);
+    numbers: alpha_bar_t, SNR, log-SNR, ...)."""
+    state = prepare_scrub(dataset, index, image, schedule, seed)
+    return (state, *scrub(state, t))
+
+
+def midpoint_t(dataset: str) -> int:
+    """The step where the VDM's own schedule reaches SNR = 1 (alpha_bar_t = 1/2): x_t half signal,
+    half noise (T / 2 when the model is missing)."""
+    try:
+        return int(STORE.model(dataset, "vdm").schedule.log_snr[1:].abs().argmin()) + 1
+    except Exception:
+        return model_T(dataset) // 2
+
+
+def curves(dataset: str, t: int = 250):
+    """alpha_bar_t, SNR(t) and log-SNR(t) of the learned, linear and cosine schedules, cursor at t."""
+    figure = STORE.cached(("vdm", dataset, "curves"), lambda: schedule_figure(schedules(dataset)))
+    return schedule_cursor(figure, check_int("t", t, 0, model_T(dataset)))
+
+
+# ---------------------------------------------------------------- noise and denoise
+
+@torch.no_grad()
+def noise_and_denoise(dataset: str, index, image, t: int = 500, steps: int = 50,
+                      sampler: str = "ddim", seed: int = 0, progress=gr.Progress()):
+    """Noise the image to x_t ~ q(x_t | x_0) with DENOISE_SEEDS noises, then run the reverse
+    process from t back to 0: what survives. Returns (grid: x_0 | x_t | x0_hat per row, numbers)."""
+    model = STORE.model(dataset, "vdm")
+    t = check_int("t", t, 1, model.T)
+    steps = min(check_int("steps", steps, 1, model.T), t)
+    seed = check_seed(seed)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    pixels = resolve_input(dataset, index, image)
+    x0 = to_float(pixels[None]).repeat(DENOISE_SEEDS, 1, 1, 1)             # (S, 1, 28, 28)
+    eps = torch.randn(x0.shape, generator=step_generator(seed, -1))
+    x_t = q_sample(model.schedule, x0, t, eps)
+    s = make_sampler(sampler, model.schedule)
+    s.set_timesteps(steps, t_start=t)
+    if progress is not None:
+        progress(0.1, desc=f"{steps} {sampler.upper()} steps from t = {t}")
+    out = sample(model.predict_noise, s, x_T=x_t, generator=step_generator(seed, 0)).clamp(-1, 1)
+    rows = [[pixels, xt, xh] for xt, xh in zip(to_uint8(x_t.clamp(-1, 1)), to_uint8(out))]
+    mse = ((out - x0) ** 2).flatten(1).mean(1)                              # (S,)
+    psnr = [float(10 * math.log10(4.0 / max(m, 1e-12))) for m in mse.tolist()]
+    abar = float(model.schedule.alpha_bar[t])
+    grid = compose(rows, col_labels=["x_0", f"x_t, t = {t}, abar = {abar:.2f}", "denoised"],
+                   row_labels=[f"eps {i + 1}" for i in range(DENOISE_SEEDS)])
+    return grid, {"t": t, "steps": steps, "sampler": sampler, "psnr_db": psnr,
+                  "alpha_bar": abar}
+
+
+# ---------------------------------------------------------------- interpolation
+
+@torch.no_grad()
+def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 8,
+                steps: int = 50, progress=gr.Progress()):
+    """Slerp between the DDIM-inverted x_T of A and B, each frame decoded by deterministic
+    DDIM (eta = 0), beside the pixel cross-fade. Returns (slerp strip, cross-fade strip, numbers
+    with the round-trip error of decode(invert(x)))."""
+    model = STORE.model(dataset, "vdm")
+    frames = check_int("frames", frames, 2, FRAMES_MAX)
+    steps = check_int("steps", steps, *INVERT_STEPS)
+    pa, pb = resolve_input(dataset, index_a, image_a), resolve_input(dataset, index_b, image_b)
+    x0 = to_float(np.stack([pa, pb]))                                        # (2, 1, 28, 28)
+    if progress is not None:
+        progress(0.05, desc=f"DDIM inversion of A and B ({steps} steps)")
+    x_T = ddim_invert(model.predict_noise, model.schedule, x0, steps)        # (2, 1, 28, 28)
+    path = latent_path(x_T[0].flatten(), x_T[1].flatten(), frames, "slerp")  # (F, 784)
+    if progress is not None:
+        progress(0.5, desc=f"decoding {frames} frames ({steps} DDIM steps)")
+    decoded = ddim_decode(model.predict_noise, model.schedule, path.reshape(-1, 1, 28, 28), steps)
+    w = torch.linspace(0, 1, frames)
+    labels = [f"{v:.2f}" for v in w.tolist()]
+    fade = (1 - w[:, None, None, None]) * x0[:1] + w[:, None, None, None] * x0[1:]
+    mse = ((decoded[[0, -1]] - x0) ** 2).flatten(1).mean(1).clamp_min(1e-12)
+    roundtrip = (10 * torch.log10(4.0 / mse)).tolist()                      # PSNR, range 2
+    return (strip(list(to_uint8(decoded.clamp(-1, 1))), labels, row_label="slerp x_T"),
+            strip(list(to_uint8(fade)), labels, row_label="pixels"),
+            {"frames": frames, "steps": steps, "roundtrip_psnr_db": roundtrip,
+             "x_T_norms": x_T.flatten(1).norm(dim=1).tolist(), "sqrt_D": 28.0})
+
+
+# ---------------------------------------------------------------- the loss over time
+
+@torch.no_grad()
+def loss_over_time(dataset: str, index, image, points: int = 100, seed: int = 0,
+                   progress=gr.Progress()):
+    """The image's -ELBO term by term: the denoising terms L_t at `points` evenly spaced t in
+    2..T (all T - 1 of them at points = T - 1; otherwise their sum is estimated as (T - 1) times
+    their mean), the reconstruction and the prior term. Returns (L_t plot, terms table, numbers)."""
+    model = STORE.model(dataset, "vdm")
+    points = check_int("points", points, LOSS_POINTS[0], model.T - 1)
+    seed = check_seed(seed)
+    x0 = to_float(resolve_input(dataset, index, image)[None])                # (1, 1, 28, 28)
+    ts = torch.linspace(2, model.T, points, dtype=torch.float64).round().long().unique()
+    gen = step_generator(seed, 0)
+    values = []
+    for start in range(0, len(ts), LOSS_CHUNK):
+        if progress is not None:
+            progress((start, len(ts)), desc="L_t, one network call per t", unit="t")
+        chunk = ts[start:start + LOSS_CHUNK]
+        values.append(model.diffusion_terms(x0.expand(len(chunk), -1, -1, -1), chunk, gen))
+    l_t = torch.cat(values)                                                  # (P,) nats
+    recon, prior = model.endpoint_terms(x0, gen)
+    diffusion = float(l_t.sum()) if len(ts) == model.T - 1 else float(l_t.mean()) * (model.T - 1)
+    nats = {"reconstruction": float(recon), "prior": float(prior), "diffusion": diffusion}
+    nats["total"] = sum(nats.values())
+    table = terms_table({"reconstruction  -log p(x_0 | x_1)": nats["reconstruction"],
+                         "prior matching  KL(q(x_T | x_0) || N(0, I))": nats["prior"],
+                         f"denoising  sum of L_t, t = 2..{model.T}": nats["diffusion"],
+                         "total (-ELBO)": nats["total"]})
+    dims = 28 * 28 * math.log(2)
+    info = {"points": len(ts), "exact": len(ts) == model.T - 1, "nats": nats,
+            "bits_per_dim": {k: v / dims for k, v in nats.items()},
+            "t": ts.tolist(), "L_t": l_t.tolist()}
+    return loss_plot(ts.numpy(), l_t.numpy(), nats), table, info
+
+
+# ---------------------------------------------------------------- the gallery dissolving
+
+def _gallery_pixels(dataset: str) -> tuple[np.ndarray, np.ndarray, object, np.ndarray]:
+    """(x_0 (N, 784), one fixed eps (N, 784), the PCA fitted at t = 0, axis limits), cached."""
+    def compute():
+        from sklearn.decomposition import PCA
+        x0 = to_float(STORE.gallery(dataset).images).flatten(1).numpy().astype(np.float64)
+        rng = np.random.default_rng(0)
+        eps = rng.standard_normal(x0.shape)
+        pca = PCA(n_components=2, random_state=0).fit(x0)
+        both = np.concatenate([pca.transform(x0), pca.transform(eps)])
+        lim = np.abs(both).max(axis=0) * 1.05
+        return x0, eps, pca, lim
+    return STORE.cached(("vdm", dataset, "gallery-pixels"), compute)
+
+
+def dissolve(dataset: str, t: int = 0, schedule: str = "learned"):
+    """The gallery's x_t (one fixed eps per image) on the PCA map of its x_0, axes fixed: as t
+    grows every class shrinks by sqrt(alpha_bar_t) into the same N(0, (1 - alpha_bar_t) I) cloud."""
+    s = schedule_of(dataset, schedule)
+    t = check_int("t", t, 0, s.T)
+    x0, eps, pca, lim = _gallery_pixels(dataset)
+    x_t = float(s.sqrt_alpha_bar[t]) * x0 + float(s.sqrt_one_minus_alpha_bar[t]) * eps
+    gallery = STORE.gallery(dataset)
+    return xt_map(pca.transform(x_t), gallery.labels, gallery.class_names, lim,
+                  f"gallery x_t at t = {t} ({schedule}), on the PCA axes of x_0; "
+                  f"alpha_bar_t = {float(s.alpha_bar[t]):.3f}")
+
+
+def warm_up(dataset: str) -> None:
+    """Schedules and the gallery's PCA axes ahead of the first visitor."""
+    try:
+        schedules(dataset)
+        _gallery_pixels(dataset)
+    except Exception:
+        pass
