@@ -14,8 +14,8 @@ import threading
 import gradio as gr
 
 from explorer.data import DATASETS
-from ui import hvae_views, vae_views, vdm_views
-from ui.bridge import JS
+from ui import hvae_views, talk, vae_views, vdm_views
+from ui.bridge import JS, PRESENTER_JS
 from ui.hvae_tab import create_hvae_tab
 from ui.store import STORE
 from ui.vae_tab import create_vae_tab
@@ -24,9 +24,16 @@ from ui.vdm_tab import create_vdm_tab
 with gr.Blocks(title="Latent Explorer") as demo:
     gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small model at a "
                 "time. Pick images by clicking a gallery or a map, upload or draw your own.")
-    dataset = gr.Radio(list(DATASETS), value=STORE.default_dataset(), label="dataset",
-                       elem_id="dataset")
-    with gr.Tabs():
+    with gr.Row(equal_height=True):
+        dataset = gr.Radio(list(DATASETS), value=STORE.default_dataset(), label="dataset",
+                           elem_id="dataset", scale=2)
+        presenter = gr.Checkbox(False, label="presenter mode: large type, high contrast (key P)",
+                                elem_id="presenter", scale=1)
+    with gr.Accordion("Scenes for a talk: bookmarkable links", open=False, elem_id="scenes"):
+        gr.Markdown(talk.presets_markdown() + "\n\nOr by hand: `?tab=vae&dataset=mnist&a=12&"
+                    "b=340`, `&t=600` (VDM), `&layer=2` (HVAE), `&presenter=1`. Keys: **S** "
+                    "step, **R** run, **X** stop, **←/→** move t by 10 (VDM tab), **P** presenter.")
+    with gr.Tabs() as tabs:
         with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
             create_vae_tab(demo, dataset)
         with gr.Tab("Hierarchical VAE", id="hvae", elem_id="tab-hvae"):
@@ -34,6 +41,15 @@ with gr.Blocks(title="Latent Explorer") as demo:
         with gr.Tab("Diffusion (VDM)", id="vdm", elem_id="tab-vdm"):
             create_vdm_tab(demo, dataset)
     demo.load(None, js=JS)
+    presenter.change(None, presenter, None, js=PRESENTER_JS)
+
+    def _by_id(elem_id: str) -> gr.components.Component:
+        return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+    slots = [_by_id(f"{p}-{part}") for p in talk.PREFIXES
+             for part in ("a-index", "a", "b-index", "b")]
+    demo.load(talk.apply, dataset, [dataset, tabs, presenter, _by_id("vdm-t"),
+                                    _by_id("hvae-res-layer"), *slots],
+              api_name="talk_scene", api_visibility="undocumented")
 
 # Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one
 # slot (concurrency_id "projection") so one user's t-SNE cannot starve the rest.

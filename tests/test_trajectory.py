@@ -11,17 +11,9 @@ from explorer.samplers import DDIMSampler, DDPMSampler, make_sampler
 from explorer.sampling import sample, sample_progressive, step_generator
 from explorer.schedules import make_schedule
 from explorer.trajectory import Trajectory
-from test_samplers import F64, M, T, V, GaussianEps, _gen
+from test_samplers import F64, M, T, V, GaussianEps, _gen, _one_thread  # noqa: F401 (autouse)
 
 SHAPE = (16, 1, 2, 2)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,10 @@ hovered point into `#ID-hover` as "i", each with the native value setter and an 
 Python hears them through `.change`. Plots are re-drawn with every update, so the script checks
 every half second for plots whose event emitter is new and binds them again.
 
+It also binds the keyboard shortcuts of talk mode (S step, R run, X stop, left / right arrows
+move the VDM tab's t slider by 10, P the presenter look; never while typing in a field) and holds
+the presenter look (a class on <body>: large type, black on white).
+
 It runs from `demo.load(js=...)` rather than `launch(head=...)`, so it is there however the app
 is launched (python app.py, tests, Spaces).
 """
@@ -20,7 +24,26 @@ PLOTS = ("vae-map", "vae2d-map", "hvae-map", "vdm-dissolve")
 CSS = """
 .pixelated img, .pixelated canvas, .js-plotly-plot image { image-rendering: pixelated; }
 .caption p { font-size: 1.05rem; }
+body.presenter, body.presenter .gradio-container {
+  --body-text-color: #000; --body-text-color-subdued: #111; --block-label-text-color: #000;
+  --block-title-text-color: #000; --block-info-text-color: #111; --link-text-color: #0033cc;
+  --background-fill-primary: #fff; --background-fill-secondary: #fff;
+  --block-background-fill: #fff; --border-color-primary: #000; --block-border-color: #000;
+  --color-accent: #c00000; --slider-color: #c00000; --input-border-color: #000;
+  --button-primary-background-fill: #000; --button-primary-text-color: #fff;
+  --text-xs: 15px; --text-sm: 17px; --text-md: 20px; --text-lg: 24px; --text-xl: 30px;
+  --text-xxl: 36px; --prose-text-size: 20px; --block-label-text-size: 18px;
+  --block-title-text-size: 20px; --input-text-size: 20px;
+  background: #fff; color: #000;
+}
+body.presenter .caption p { font-size: 1.55rem; line-height: 1.5; }
+body.presenter h1 { font-size: 2.8rem; }
+body.presenter h2 { font-size: 2.1rem; border-bottom: 3px solid #000; }
+body.presenter .katex { font-size: 1.25em; }
 """
+
+# The presenter checkbox's page-side handler: the look is a class on <body>.
+PRESENTER_JS = "(on) => { document.body.classList.toggle('presenter', !!on); return []; }"
 
 _JS = """
 () => {
@@ -58,6 +81,35 @@ _JS = """
   };
   bind();
   setInterval(bind, 500);
+
+  // keyboard: S step, R run, X stop, left/right move t by 10 (VDM tab), P presenter mode;
+  // never while typing in a field, and only on controls that are on screen
+  const shown = (selector) => {
+    const el = document.querySelector(selector);
+    return el && el.offsetParent !== null ? el : null;
+  };
+  document.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const target = ev.target;
+    if (target && (["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) ||
+                   target.isContentEditable)) return;
+    const buttons = {s: "#vdm-step", r: "#vdm-run", x: "#vdm-stop", p: "#presenter input"};
+    const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+    if (key in buttons) {
+      const el = key === "p" ? document.querySelector(buttons.p) : shown(buttons[key]);
+      if (el) { el.click(); ev.preventDefault(); }
+    } else if (key === "ArrowLeft" || key === "ArrowRight") {
+      const range = shown("#vdm-t input[type=range]");
+      if (!range) return;
+      const step = key === "ArrowRight" ? 10 : -10;
+      const value = Math.min(+range.max, Math.max(+range.min, +range.value + step));
+      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value")
+        .set.call(range, String(value));
+      range.dispatchEvent(new Event("input", {bubbles: true}));
+      range.dispatchEvent(new Event("change", {bubbles: true}));
+      ev.preventDefault();
+    }
+  });
 }
 """
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
+from . import talk
 from .bridge import parse_click
 from .common import friendly, png_file, quiet, to_model_input, upscale
 from .picture import Picture
@@ -110,12 +111,15 @@ def banner_text(dataset: str, names: tuple[str, ...]) -> str:
     return "\n\n".join(f"**Not available:** {m}" for m in missing)
 
 
-def reset(dataset: str, names: tuple[str, ...]) -> tuple:
-    """A dataset switch: new thumbnails, default images A and B, the banner of missing models."""
+def reset(dataset: str, names: tuple[str, ...], scene: tuple | None = None) -> tuple:
+    """A dataset switch: new thumbnails, images A and B (the defaults, or those of a bookmarked
+    `scene` (a, b) being restored: ui/talk.py), the banner of missing models."""
     banner = banner_text(dataset, names)
     if (dataset, "gallery") in STORE.errors:
         return (gr.update(value=[]), None, None, None, None, banner)
     a, b = default_pair(dataset)
+    if scene is not None:
+        a, b = (d if s is None else s for s, d in zip(scene, (a, b)))
     thumbnails = gr.update(value=gallery_items(dataset), selected_index=None)
     return (thumbnails, a, pick_index(dataset, a), b, pick_index(dataset, b), banner)
 
@@ -186,7 +190,8 @@ def wire_input_panel(panel: InputPanel, dataset: gr.Radio, prefix: str, names: t
         box.change(friendly(pick_map), [dataset, panel.target, box], slots,
                    api_name=f"{prefix}_pick_map{i or ''}", show_progress="hidden")
 
-    def _reset(ds: str) -> tuple:
-        return reset(ds, names)
+    def _reset(ds: str, request: gr.Request) -> tuple:
+        session = request.session_hash if request is not None else None
+        return reset(ds, names, talk.pending(session, prefix, ds))
     return dataset.change(quiet(_reset, 6), dataset, [panel.gallery, *slots, panel.banner],
                           api_name=f"{prefix}_dataset_switch", api_visibility="undocumented")
