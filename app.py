@@ -8,12 +8,29 @@ so the app is also an API (`gradio_client.Client(url).view_api()`).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import threading
 
-import gradio as gr
 
-from explorer.data import DATASETS
+def _fewer_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread a malloc arena of its own, and Gradio runs handlers on dozens of
+    threads that each keep what they freed: the load test measured +223 MB of RSS per 1,000
+    interactions with the default, about +19 MB with 2 arenas (as MALLOC_ARENA_MAX=2 does).
+    Set before any thread starts; a no-op where libc is not glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)                    # -8: M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+_fewer_malloc_arenas()
+
+import gradio as gr  # noqa: E402  (after the allocator is set)
+
+from explorer.data import DATASETS  # noqa: E402
 from ui import hvae_views, talk, vae_views, vdm_views
 from ui.bridge import JS, PRESENTER_JS
 from ui.hvae_tab import create_hvae_tab

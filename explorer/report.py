@@ -115,7 +115,9 @@ def table(root: Path | None = None) -> str:
                         f"{meta.get('epochs', 0):g} | {minutes:.0f} min, {meta.get('hardware', '?')} | "
                         f"{ev.get('total', float('nan')):.3f} | {_fmt_terms(ev)} | {fd or '-'} | "
                         f"{meta.get('active_units', '-')} |")
-            commands.append(f"# {dataset} {name}\n{meta.get('command', '?')}")
+            notes = [meta[k] for k in ("note", "samples_note") if meta.get(k)]
+            commands.append(f"# {dataset} {name}" + "".join(f"\n# note: {n}" for n in notes)
+                            + f"\n{meta.get('command', '?')}")
     return HEADER + "\n".join(rows) + "\n\nCommands that rebuild them (a chain joined by && " \
         "is one model trained in several runs, each continuing the last with --init):\n\n" \
         "```bash\n" + "\n\n".join(commands) + "\n```\n"

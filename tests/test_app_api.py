@@ -174,15 +174,15 @@ def _map_points(figure: dict) -> tuple[np.ndarray, dict]:
 def test_vae_project_maps_the_whole_gallery_with_a_and_b(served, method, perplexity):
     client, root = served
     _, labels = gallery(root)
-    figure = client.predict(DS, method, perplexity, 0, None, 150, None, 6,
-                            api_name="/vae_project")
+    figure, _ = client.predict(DS, method, perplexity, 0, None, 150, None, 6,
+                               api_name="/vae_project")                # (map, CSV)
     index, others = _map_points(figure)
     assert sorted(index.tolist()) == list(range(len(labels)))   # every gallery point, clickable
     assert {"A", "B"} <= set(others)
     paths = {n for n in others if n.endswith("path")}
     assert paths == ({"lerp path", "slerp path"} if method == "pca" else set())
     again = client.predict(DS, method, perplexity, 0, None, 150, None, 6, api_name="/vae_project")
-    assert again == figure                                      # cached, deterministic
+    assert again[0] == figure                                   # cached, deterministic
 
 
 @pytest.mark.parametrize("method, perplexity, message", [
@@ -265,8 +265,8 @@ def test_hvae_interpolate_at_each_layer(client):
                                      api_name="/hvae_resample"), 3,
                       col_labels=["x", "recon", "draw 1"], row_labels=["z_1"])[0][1]
     for layer in (1, 3):
-        lerp, slerp, norms = client.predict(DS, 0, None, 150, None, layer, 4,
-                                            api_name="/hvae_interpolate")
+        lerp, slerp, norms, _ = client.predict(DS, 0, None, 150, None, layer, 4,
+                                               api_name="/hvae_interpolate")   # _: the GIF
         lf = frames_of(lerp, 4, col_labels=labels, row_labels=[f"lerp z_{layer}"])[0]
         sf = frames_of(slerp, 4, col_labels=labels, row_labels=[f"slerp z_{layer}"])[0]
         assert np.array_equal(lf[0], sf[0]) and np.array_equal(lf[-1], sf[-1])
@@ -282,7 +282,7 @@ def test_hvae_project_each_layer(served):
     _, labels = gallery(root)
     for layer in (1, 3):
         index, others = _map_points(client.predict(DS, layer, "pca", 30, 0, None, 150, None, 5,
-                                                   api_name="/hvae_project"))
+                                                   api_name="/hvae_project")[0])
         assert len(index) == len(labels) and {"A", "B", "lerp path"} <= set(others)
     with pytest.raises(AppError, match=r"layer must be a whole number in 1\.\.3"):
         client.predict(DS, 5, "pca", 30, 0, None, 150, None, 5, api_name="/hvae_project")
@@ -336,5 +336,5 @@ def test_vae_pick_upload_then_encode_places_it_on_the_map(client, tmp_path):
     _, a_image, _, _ = client.predict(DS, "A", handle_file(str(tmp_path / "one.png")),
                                       api_name="/vae_pick_upload")
     _, others = _map_points(client.predict(DS, "pca", 30, None, handle_file(a_image), 3, None,
-                                           4, api_name="/vae_project"))
+                                           4, api_name="/vae_project")[0])
     assert {"A", "B", "lerp path"} <= set(others)

@@ -228,7 +228,8 @@ def test_vdm_denoise_shapes_and_seed(served):
 def test_vdm_interpolate_frames_and_ends(served):
     client, (_, root) = session(served), served
     images, _ = gallery(root)
-    slerp, fade, info = client.predict(DS, 0, None, 150, None, 5, 10, api_name="/vdm_interpolate")
+    slerp, fade, info, _ = client.predict(DS, 0, None, 150, None, 5, 10,
+                                          api_name="/vdm_interpolate")    # _: the GIF
     labels = [f"{w:.2f}" for w in np.linspace(0, 1, 5)]
     frames = frames_of(slerp, 5, col_labels=labels, row_labels=["slerp x_T"])[0]
     pixels = frames_of(fade, 5, col_labels=labels, row_labels=["pixels"])[0]
@@ -262,8 +263,8 @@ def test_vdm_loss_terms_add_up(served):
 def test_vdm_dissolve_maps_the_gallery_onto_fixed_axes(served):
     client, (_, root) = session(served), served
     _, labels = gallery(root)
-    start = plot_json(client.predict(DS, 0, "cosine", api_name="/vdm_dissolve"))
-    end = plot_json(client.predict(DS, 1000, "cosine", api_name="/vdm_dissolve"))
+    start = plot_json(client.predict(DS, 0, "cosine", api_name="/vdm_dissolve")[0])   # (map, CSV)
+    end = plot_json(client.predict(DS, 1000, "cosine", api_name="/vdm_dissolve")[0])
     index = np.concatenate([array(t["customdata"]) for t in start["data"]])
     assert sorted(index.tolist()) == list(range(len(labels)))
     assert start["layout"]["xaxis"]["range"] == end["layout"]["xaxis"]["range"]
@@ -274,3 +275,21 @@ def test_vdm_dissolve_maps_the_gallery_onto_fixed_axes(served):
         between = sum(len(p) * ((p.mean(0) - every.mean(0)) ** 2).sum() for p in xy)
         return between / (len(every) * every.var(0).sum())
     assert spread(start) > 0.3 > 0.05 > spread(end)       # classes apart at 0, mixed at T
+
+
+def test_vdm_stop_ends_the_run_after_the_step_under_way(served):
+    """The Stop endpoint (what the button sends beside cancelling the stream): no step is taken
+    after it, and the run can go on with Step."""
+    client = session(served)
+    _run(client, sampler="ddpm", steps=1000)
+    job = client.submit(api_name="/vdm_run")
+    while not job.outputs():
+        job.status()
+        threading.Event().wait(0.05)
+    client.predict(api_name="/vdm_stop")
+    job.cancel()
+    threading.Event().wait(0.5)
+    first = client.predict(0, api_name="/vdm_show")[3]["taken"]
+    threading.Event().wait(1.5)
+    assert client.predict(0, api_name="/vdm_show")[3]["taken"] == first and 0 < first < 1000
+    assert client.predict(api_name="/vdm_step")[3]["taken"] == first + 1

@@ -112,9 +112,12 @@ def test_json_round_trip(tmp_path):
 
 def test_profile_summary_of_collapsed_stacks():
     text = profiling.summarize_collapsed(["main (a.py:1);work (b.py:2) 3",
-                                          "main (a.py:1);idle (c.py:9) 1", "garbage"])
-    assert text.startswith("4 samples")
+                                          "main (a.py:1);other (c.py:9) 1",
+                                          "loop (d.py:1);EpollSelector.select (e.py:3) 5",
+                                          "garbage"])
+    assert text.startswith("4 busy samples (5 more were threads waiting, left out)")
     assert "100.0  main (a.py)" in text and "75.0  work (b.py)" in text
+    assert "select" not in text
 
 
 # ---------------------------------------------------------------- the HTTP client
@@ -205,3 +208,18 @@ def test_explorer_bench_never_imports_gradio():
             "explorer.bench.profiling; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('gradio', 'gradio_client', 'ui')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_javascript_profile_summary():
+    frame = lambda name, url="": {"functionName": name, "url": url, "lineNumber": 0}
+    profile = {"nodes": [{"id": 1, "callFrame": frame("(root)"), "children": [2, 4]},
+                         {"id": 2, "callFrame": frame("render", "http://x/plotly.js"),
+                          "children": [3]},
+                         {"id": 3, "callFrame": frame("draw", "http://x/plotly.js")},
+                         {"id": 4, "callFrame": frame("(idle)")}],
+               "samples": [3, 3, 2, 4], "timeDeltas": [0, 1000, 1000, 1000]}
+    text = profiling.summarize_cpuprofile(profile, actions=1)   # sample i lasts delta i + 1
+    assert text.startswith("1 inputs profiled; main thread busy 3 ms per input")
+    inclusive, own = text.split("self ms/input")
+    assert "3.0  render (plotly.js)" in inclusive and "2.0  draw (plotly.js)" in own
+    assert "(idle)" not in text

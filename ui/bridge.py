@@ -79,8 +79,24 @@ _JS = """
       });
     }
   };
+  // the VDM tab's schedule curves: their cursor follows the t slider in the page (a Plotly
+  // relayout of the dashed lines), with no round trip to the server
+  const moveCursor = () => {
+    const range = document.querySelector("#vdm-t input[type=range]");
+    const gd = document.querySelector("#vdm-curves .js-plotly-plot");
+    if (!range || !gd || !gd.layout || !window.Plotly) return;
+    const t = +range.value;
+    if (gd.__cursorAt === t) return;
+    gd.__cursorAt = t;
+    const shapes = (gd.layout.shapes || []).map(s => Object.assign({}, s, {x0: t, x1: t}));
+    window.Plotly.relayout(gd, {shapes, "title.text": `noise schedules, cursor at t = ${t}`});
+  };
+  document.addEventListener("input", (ev) => {
+    if (ev.target && ev.target.closest && ev.target.closest("#vdm-t")) moveCursor();
+  }, true);
+
   bind();
-  setInterval(bind, 500);
+  setInterval(() => { bind(); moveCursor(); }, 500);
 
   // keyboard: S step, R run, X stop, left/right move t by 10 (VDM tab), P presenter mode;
   // never while typing in a field, and only on controls that are on screen

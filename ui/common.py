@@ -5,10 +5,13 @@ of any format and size, a PIL image, a numpy array, a Sketchpad value) into the 
 white-on-black image the models were trained on, or refuses it with a ValueError that says why.
 Images out: `upscale` (nearest neighbour, so each model pixel stays a crisp block readable from
 the back of a lecture hall) and `compose` (labelled filmstrips and grids).
+Files out (for slides): `png_file` (every picture a handler returns), `gif_file` (an animation
+of labelled frames) and `csv_file`, all written into one temporary folder, named by content.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import inspect
@@ -27,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from explorer.checkpoint import CheckpointError
 from explorer.imageio import SIDE, to_model_input  # noqa: F401  (re-exported for the tabs)
+from explorer.validate import check_float, check_int, check_seed  # noqa: F401  (re-exported)
 
 log = logging.getLogger("latent_explorer")
 
@@ -47,7 +51,7 @@ class ModelMissing(CheckpointError):
 
 def upscale(image: np.ndarray, pixel: int = PIXEL) -> np.ndarray:
     """uint8 (h, w) -> (h pixel, w pixel), nearest neighbour: every model pixel a crisp block."""
-    return np.kron(np.asarray(image, dtype=np.uint8), np.ones((pixel, pixel), dtype=np.uint8))
+    return np.asarray(image, dtype=np.uint8).repeat(pixel, axis=0).repeat(pixel, axis=1)
 
 
 @functools.lru_cache(maxsize=8)
@@ -97,13 +101,44 @@ def strip(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
 
 def picture_out(elem_id: str, label: str | None = None, **kwargs) -> gr.Image:
     """An output for a composed picture (labels drawn in): PNG, crisp pixels, no floating label
-    hiding its top-left corner, only the fullscreen button (for the lecture hall)."""
+    hiding its top-left corner; a download button (the PNG, for slides) and a fullscreen one
+    (for the lecture hall)."""
     return gr.Image(label=label, format="png", interactive=False, show_label=False,
-                    buttons=["fullscreen"], elem_id=elem_id, elem_classes="pixelated", **kwargs)
+                    buttons=["download", "fullscreen"], elem_id=elem_id,
+                    elem_classes="pixelated", **kwargs)
 
 
-_PNG_DIR = Path(tempfile.gettempdir()) / f"latent-explorer-{os.getpid()}"
-_PNG_KEEP_S = 900                               # Gradio copies a file at once; keep 15 min
+def file_out(elem_id: str, label: str) -> gr.File:
+    """An output for a file to download (a GIF, a CSV), filled by an event."""
+    return gr.File(label=label, interactive=False, elem_id=elem_id, height=80, min_width=200)
+
+
+_FILE_DIR = Path(tempfile.gettempdir()) / f"latent-explorer-{os.getpid()}"
+_FILE_KEEP_S = 900                               # Gradio copies a file at once; keep 15 min
+
+
+def _content_file(data: bytes, suffix: str, name: str = "") -> str:
+    """Write `data` into the app's temporary folder as <name>-<sha1>.<suffix> (<sha1>.<suffix>
+    without a name) and return the path. Written via a temporary name, so a reader never sees
+    half a file; now and then files older than 15 min are pruned."""
+    _FILE_DIR.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(data).hexdigest()
+    path = _FILE_DIR / (f"{name}-{digest[:16]}.{suffix}" if name else f"{digest}.{suffix}")
+    try:
+        os.utime(path)                                          # there already: keep it longer
+    except OSError:
+        tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        if int(digest[:2], 16) % 64 == 0:                       # now and then: prune old files
+            cutoff = time.time() - _FILE_KEEP_S
+            for old in _FILE_DIR.iterdir():
+                try:
+                    if old.stat().st_mtime < cutoff:
+                        old.unlink()
+                except OSError:
+                    pass
+    return str(path)
 
 
 def png_file(image: np.ndarray) -> str:
@@ -112,25 +147,78 @@ def png_file(image: np.ndarray) -> str:
     Handlers return paths rather than arrays on purpose: Gradio saves an array by rewriting
     <cache>/<hash>/image.png in place, so two events that show the same picture at once (both
     tabs reset to the same images A and B) can serve a half-written file. A path is copied into
-    the cache atomically. Written via a temporary name too; files older than 15 min are pruned."""
+    the cache atomically."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    _PNG_DIR.mkdir(parents=True, exist_ok=True)
-    path = _PNG_DIR / f"{hashlib.sha1(data).hexdigest()}.png"
-    if not path.exists():
-        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        if data[-1] % 64 == 0:                                  # now and then: prune old files
-            cutoff = time.time() - _PNG_KEEP_S
-            for old in _PNG_DIR.glob("*.png"):
-                try:
-                    if old.stat().st_mtime < cutoff:
-                        old.unlink()
-                except OSError:
-                    pass
-    return str(path)
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=1)
+    return _content_file(buffer.getvalue(), "png")
+
+
+_GREY_PALETTE = np.repeat(np.arange(256, dtype=np.uint8), 3).tobytes()   # index i = grey i
+
+
+def gif_file(frames: Sequence[Sequence[np.ndarray]], labels: Sequence[Sequence[str]] | None,
+             pixel: int = STRIP_PIXEL, ms_per_frame: int | Sequence[int] = 120,
+             name: str = "animation", order: Sequence[int] | None = None) -> str:
+    """An animated GIF (looping forever) of labelled frames; returns its path.
+
+    Frame i is one row of uint8 (28, 28) images, drawn by `compose` (nearest neighbour, `pixel`
+    screen pixels a model pixel) with labels[i] above its columns (one label per image). Every
+    frame has the same number of images, so every frame has the same size. The GIF plays the
+    frames in `order` (indices, e.g. `ping_pong(n)`; default: each once), each shown
+    `ms_per_frame` (one duration, or one per frame played). Pillow merges a frame identical to
+    the one before it into that one: callers keep consecutive frames distinct (their labels
+    differ: t, w, step...)."""
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"{len(frames)} frames but {len(labels)} labels")
+    if len({len(row) for row in frames}) != 1:
+        raise ValueError("every frame of a GIF needs the same number of images")
+    order = list(range(len(frames))) if order is None else list(order)
+    images = {}
+    for i in dict.fromkeys(order):                      # each distinct frame composed once
+        p = compose([frames[i]], pixel, labels[i] if labels is not None else None)
+        image = Image.frombytes("P", (p.shape[1], p.shape[0]), np.ascontiguousarray(p).tobytes())
+        image.putpalette(_GREY_PALETTE)                 # grey levels as palette indices
+        images[i] = image
+    played = [images[i] for i in order]
+    duration = ms_per_frame if isinstance(ms_per_frame, int) else list(ms_per_frame)
+    buffer = io.BytesIO()
+    played[0].save(buffer, format="GIF", save_all=True, append_images=played[1:],
+                   duration=duration, loop=0, optimize=False)   # optimize: ~20x slower here
+    return _content_file(buffer.getvalue(), "gif", name)
+
+
+def ping_pong(n: int) -> list[int]:
+    """Frame order 0, 1, ..., n-1, n-2, ..., 1: A -> B -> A, so a looping GIF has no jump
+    (2n - 2 frames for n >= 2; both ends once)."""
+    return list(range(n)) + list(range(n - 2, 0, -1))
+
+
+GIF_MS, GIF_HOLD_MS = 150, 700           # a GIF frame; an end frame (A, B, t = T) held longer
+
+
+def interpolation_gif(columns: Sequence[np.ndarray], names: Sequence[str],
+                      weights: Sequence[str], name: str, pixel: int = STRIP_PIXEL) -> str:
+    """A looping GIF of interpolations side by side, for slides: columns are uint8 (F, 28, 28)
+    each (frame i at weight weights[i]), named above them (the first with its w), played
+    A -> B -> A (`ping_pong`: 2F - 2 frames) with A and B held. Returns its path."""
+    frames = len(weights)
+    order = ping_pong(frames)
+    rows = [[column[i] for column in columns] for i in range(frames)]
+    labels = [[f"{names[0]}, w = {w}", *names[1:]] for w in weights]
+    durations = [GIF_HOLD_MS if i in (0, frames - 1) else GIF_MS for i in order]
+    return gif_file(rows, labels, pixel, durations, name, order)
+
+
+def csv_file(header: Sequence[str], rows, name: str) -> str:
+    """A CSV file (the csv module's dialect: commas, quoted when needed) of a header and rows;
+    returns its path."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return _content_file(text.getvalue().encode(), "csv", name)
 
 
 def _as_files(result):
@@ -218,31 +306,3 @@ def quiet(fn: Callable, n_outputs: int) -> Callable:
                 raise
             return (None,) * n_outputs if n_outputs > 1 else None
     return wrapper
-
-
-# ---------------------------------------------------------------- arguments
-
-def check_int(name: str, value, low: int, high: int) -> int:
-    """value as an int in [low, high], else a ValueError naming the argument and the range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}") from None
-    if not number.is_integer() or not low <= number <= high:
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
-    return int(number)
-
-
-def check_float(name: str, value, low: float, high: float) -> float:
-    """value as a float in [low, high], else a ValueError naming the argument and the range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}") from None
-    if not (np.isfinite(number) and low <= number <= high):
-        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
-    return number
-
-
-def check_seed(seed) -> int:
-    return check_int("seed", seed, 0, 2**31 - 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from . import hvae_views as views
-from .common import caption, friendly, picture_out, quiet
+from .common import caption, file_out, friendly, picture_out, quiet
 from .inputs import create_input_panel, hover_image, wire_input_panel
 from .maps import METHODS, PERPLEXITY
 from .store import STORE
@@ -74,6 +74,10 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     lerp_img = picture_out("hvae-lerp", "lerp")
     slerp_img = picture_out("hvae-slerp", "slerp")
     norms = gr.Plot(label="||z_k|| along each path", elem_id="hvae-norms")
+    with gr.Row(equal_height=True):
+        itp_gif = file_out("hvae-itp-gif", "GIF of the interpolation")
+        caption("For slides: slerp and lerp of $z_k$ side by side, A to B and back, looping "
+                "smoothly.")
 
     gr.Markdown("## Map of one layer's latents")
     caption("The gallery's encoder means at layer $k$, mapped by PCA or t-SNE and coloured by "
@@ -89,6 +93,10 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         latent_map = gr.Plot(label="latent map", elem_id="hvae-map", scale=3)
         hovered = gr.Image(label="point under the mouse", format="png", interactive=False,
                            height=280, scale=1, elem_id="hvae-hovered", elem_classes="pixelated")
+    with gr.Row(equal_height=True):
+        map_csv = file_out("hvae-map-csv", "CSV of the map")
+        caption("For slides or another plotting tool: the map's coordinates (index, label, "
+                "class name, x, y), with A, B and (on PCA) the paths.")
     map_click = gr.Textbox(visible="hidden", elem_id="hvae-map-click")
     map_hover = gr.Textbox(visible="hidden", elem_id="hvae-map-hover")
 
@@ -128,22 +136,22 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     gr.on([demo.load, panel.a_image.change], quiet(views.resample, 1), res_in, resampled,
           api_name="hvae_resample_auto", api_visibility="undocumented", show_progress="hidden")
 
-    itp_in, itp_out = [dataset, *ab, itp_layer, frames], [lerp_img, slerp_img, norms]
+    itp_in, itp_out = [dataset, *ab, itp_layer, frames], [lerp_img, slerp_img, norms, itp_gif]
     gr.on([itp_layer.change, frames.change], friendly(views.interpolate), itp_in, itp_out,
           api_name="hvae_interpolate", show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change, panel.b_image.change], quiet(views.interpolate, 3),
+    gr.on([demo.load, panel.a_image.change, panel.b_image.change], quiet(views.interpolate, 4),
           itp_in, itp_out, api_name="hvae_interpolate_auto", api_visibility="undocumented",
           show_progress="hidden")
 
-    map_in = [dataset, map_layer, method, perplexity, *ab, frames]
+    map_in, map_out = [dataset, map_layer, method, perplexity, *ab, frames], [latent_map, map_csv]
     gr.on([compute.click, method.change, map_layer.change], friendly(views.project), map_in,
-          latent_map, api_name="hvae_project", **PROJECTION_LIMIT)
-    gr.on([demo.load], quiet(views.project, 1), map_in, latent_map,
+          map_out, api_name="hvae_project", **PROJECTION_LIMIT)
+    gr.on([demo.load], quiet(views.project, 2), map_in, map_out,
           api_name="hvae_project_auto", api_visibility="undocumented")
-    reset.then(quiet(views.project, 1), map_in, latent_map, api_name="hvae_project_reset",
+    reset.then(quiet(views.project, 2), map_in, map_out, api_name="hvae_project_reset",
                api_visibility="undocumented", **PROJECTION_LIMIT)
-    gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 1),
-          map_in, latent_map, api_name="hvae_map_overlay", api_visibility="undocumented",
+    gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 2),
+          map_in, map_out, api_name="hvae_map_overlay", api_visibility="undocumented",
           show_progress="hidden")
     map_hover.change(friendly(hover_image), [dataset, map_hover], hovered,
                      api_name="hvae_map_hover", show_progress="hidden")

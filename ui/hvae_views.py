@@ -20,7 +20,8 @@ from explorer.data import to_float, to_uint8
 from explorer.latent import PATHS, interpolate as latent_path
 
 from . import maps
-from .common import (PIXEL, check_float, check_int, check_seed, compose, strip, terms_table)
+from .common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif, strip,
+                     terms_table)
 from .plots import layer_plot, norm_plot
 from .store import STORE, chosen, default_pair, resolve_input
 
@@ -149,19 +150,24 @@ def _layer_paths(model, dataset, index_a, image_a, index_b, image_b, k, frames):
 def interpolate(dataset: str, index_a, image_a, index_b, image_b, layer: int = 1,
                 frames: int = 8):
     """lerp and slerp of z_k between the encoder means of A and B; the layers below follow at
-    their prior means. Returns (lerp strip, slerp strip, ||z_k|| plot)."""
+    their prior means. Returns (lerp strip, slerp strip, ||z_k|| plot, GIF: slerp | lerp side
+    by side, A -> B -> A, 2F - 2 frames for F frames)."""
     model = _model(dataset)
     k = _layer(model, layer)
     frames = check_int("frames", frames, 2, FRAMES_MAX)
     paths = _layer_paths(model, dataset, index_a, image_a, index_b, image_b, k, frames)
     labels = [f"{w:.2f}" for w in np.linspace(0, 1, frames)]
-    strips = []
+    decoded = {}
     for m, z in paths.items():
         fixed = [None] * k + [z] + [None] * (model.num_layers - k - 1)
-        strips.append(strip(list(to_uint8(model.decode(fixed, 0.0).x_mean)), labels,
-                            row_label=f"{m} z_{k + 1}"))
+        decoded[m] = to_uint8(model.decode(fixed, 0.0).x_mean)                 # (F, 28, 28)
+    strips = [strip(list(images), labels, row_label=f"{m} z_{k + 1}")
+              for m, images in decoded.items()]
     norms = {m: z.flatten(1).norm(dim=1).numpy() for m, z in paths.items()}
-    return (*strips, norm_plot(norms, math.sqrt(model.latent_dims[k])))
+    gif = interpolation_gif([decoded["slerp"], decoded["lerp"]],
+                            [f"slerp z_{k + 1}", f"lerp z_{k + 1}"], labels,
+                            f"hvae-interpolation-z{k + 1}")
+    return (*strips, norm_plot(norms, math.sqrt(model.latent_dims[k])), gif)
 
 
 @torch.no_grad()
@@ -169,7 +175,8 @@ def project(dataset: str, layer: int = 1, method: str = "pca", perplexity: float
             index_a=None, image_a=None, index_b=None, image_b=None, frames: int = 8,
             progress=gr.Progress()):
     """The gallery's encoder means at layer k on a 2-D map, coloured by class; A and B placed
-    on it, and on PCA the lerp / slerp paths of z_k between them."""
+    on it, and on PCA the lerp / slerp paths of z_k between them. Returns (the map, a CSV of
+    its coordinates: maps.coordinates_csv)."""
     model = _model(dataset)
     k = _layer(model, layer)
     projection = maps.fitted(("hvae", dataset, k),
@@ -181,18 +188,20 @@ def project(dataset: str, layer: int = 1, method: str = "pca", perplexity: float
         paths = _layer_paths(model, dataset, index_a, image_a, index_b, image_b, k, frames)
         marks = {"A": paths["lerp"][0].numpy(), "B": paths["lerp"][-1].numpy()}
         paths = {f"{m} path": z.flatten(1).numpy() for m, z in paths.items()}
-    return maps.map_figure(projection, dataset, f"HVAE layer z_{k + 1}", marks, paths)
+    at = {"A": index_a if image_a is None else None, "B": index_b if image_b is None else None}
+    return maps.map_views(projection, dataset, f"HVAE layer z_{k + 1}", marks, paths,
+                          f"hvae-map-{dataset}-z{k + 1}", at)
 
 
 def overlay(dataset: str, layer: int, method: str, perplexity: float, index_a, image_a,
             index_b, image_b, frames: int = 8):
-    """`project`, only when that map is already fitted (for slot changes)."""
+    """`project`, only when that map is already fitted (for slot changes); (map, CSV)."""
     try:
         k = _layer(_model(dataset), layer)
     except (ValueError, gr.Error):
-        return gr.skip()
+        return gr.skip(), gr.skip()
     if not maps.is_fitted(("hvae", dataset, k), method, perplexity):
-        return gr.skip()
+        return gr.skip(), gr.skip()
     return project(dataset, layer, method, perplexity, index_a, image_a, index_b, image_b,
                    frames, None)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from . import vae_views as views
-from .common import caption, friendly, picture_out, quiet
+from .common import caption, file_out, friendly, picture_out, quiet
 from .inputs import banner_text, create_input_panel, hover_image, wire_input_panel
 from .maps import METHODS, PERPLEXITY
 from .store import STORE
@@ -62,6 +62,10 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     lerp_img, slerp_img, fade_img = (picture_out(f"vae-{key}", label) for key, label in
                                      (("lerp", "lerp"), ("slerp", "slerp"), ("fade", "pixels")))
     norms = gr.Plot(label="||z|| along each path", elem_id="vae-norms")
+    with gr.Row(equal_height=True):
+        itp_gif = file_out("vae-itp-gif", "GIF of the interpolation")
+        caption("For slides: slerp, lerp and the pixel cross-fade side by side, A to B and "
+                "back, looping smoothly.")
 
     gr.Markdown("## Map of the latent space")
     caption("Every gallery image's $\\mu(x)$, mapped to 2-D by PCA (a linear projection) or "
@@ -78,6 +82,10 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         latent_map = gr.Plot(label="latent map", elem_id="vae-map", scale=3)
         hovered = gr.Image(label="point under the mouse", format="png", interactive=False,
                            height=280, scale=1, elem_id="vae-hovered", elem_classes="pixelated")
+    with gr.Row(equal_height=True):
+        map_csv = file_out("vae-map-csv", "CSV of the map")
+        caption("For slides or another plotting tool: the map's coordinates (index, label, "
+                "class name, x, y), with A, B and (on PCA) the paths.")
     map_click = gr.Textbox(visible="hidden", elem_id="vae-map-click")
     map_hover = gr.Textbox(visible="hidden", elem_id="vae-map-hover")
 
@@ -118,22 +126,22 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     reset.then(quiet(views.sample, 1), smp_in, samples, api_name="vae_sample_reset",
                api_visibility="undocumented")
 
-    itp_in, itp_out = [dataset, *ab, frames], [lerp_img, slerp_img, fade_img, norms]
+    itp_in, itp_out = [dataset, *ab, frames], [lerp_img, slerp_img, fade_img, norms, itp_gif]
     frames.change(friendly(views.interpolate), itp_in, itp_out, api_name="vae_interpolate",
                   show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change, panel.b_image.change], quiet(views.interpolate, 4),
+    gr.on([demo.load, panel.a_image.change, panel.b_image.change], quiet(views.interpolate, 5),
           itp_in, itp_out, api_name="vae_interpolate_auto", api_visibility="undocumented",
           show_progress="hidden")
 
-    map_in = [dataset, method, perplexity, *ab, frames]
-    gr.on([compute.click, method.change], friendly(views.project), map_in, latent_map,
+    map_in, map_out = [dataset, method, perplexity, *ab, frames], [latent_map, map_csv]
+    gr.on([compute.click, method.change], friendly(views.project), map_in, map_out,
           api_name="vae_project", **PROJECTION_LIMIT)
-    gr.on([demo.load], quiet(views.project, 1), map_in, latent_map, api_name="vae_project_auto",
+    gr.on([demo.load], quiet(views.project, 2), map_in, map_out, api_name="vae_project_auto",
           api_visibility="undocumented")
-    reset.then(quiet(views.project, 1), map_in, latent_map, api_name="vae_project_reset",
+    reset.then(quiet(views.project, 2), map_in, map_out, api_name="vae_project_reset",
                api_visibility="undocumented", **PROJECTION_LIMIT)
-    gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 1),
-          map_in, latent_map, api_name="vae_map_overlay", api_visibility="undocumented",
+    gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 2),
+          map_in, map_out, api_name="vae_map_overlay", api_visibility="undocumented",
           show_progress="hidden")
     map_hover.change(friendly(hover_image), [dataset, map_hover], hovered,
                      api_name="vae_map_hover", show_progress="hidden")

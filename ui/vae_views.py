@@ -17,8 +17,8 @@ from explorer.data import to_float, to_uint8
 from explorer.latent import PATHS, interpolate as latent_path
 
 from . import maps
-from .common import (PIXEL, check_float, check_int, check_seed, compose, strip, terms_table,
-                     upscale)
+from .common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif,
+                     strip, terms_table, upscale)
 from .plots import manifold_plot, norm_plot, posterior_plot
 from .store import STORE, chosen, default_pair, resolve_input
 
@@ -84,19 +84,23 @@ def _path_latents(model, dataset, index_a, image_a, index_b, image_b, frames):
 @torch.no_grad()
 def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 8):
     """Decoded lerp and slerp between mu(A) and mu(B), the pixel cross-fade (1-w) A + w B, and
-    ||z|| along both paths. Returns (lerp strip, slerp strip, cross-fade strip, norm plot)."""
+    ||z|| along both paths. Returns (lerp strip, slerp strip, cross-fade strip, norm plot, GIF:
+    slerp | lerp | pixels side by side, A -> B -> A, 2F - 2 frames for F frames)."""
     model = STORE.model(dataset, "vae")
     frames = check_int("frames", frames, 2, FRAMES_MAX)
     pa, pb, paths = _path_latents(model, dataset, index_a, image_a, index_b, image_b, frames)
     w = torch.linspace(0, 1, frames)
     labels = [f"{v:.2f}" for v in w.tolist()]
-    strips = [strip(list(to_uint8(model.decode_mean(z))), labels, row_label=m)
-              for m, z in paths.items()]
+    decoded = {m: to_uint8(model.decode_mean(z)) for m, z in paths.items()}      # (F, 28, 28)
     w4 = w[:, None, None, None]
-    fade = (1 - w4) * to_float(pa[None]) + w4 * to_float(pb[None])                # (F, 1, 28, 28)
-    strips.append(strip(list(to_uint8(fade)), labels, row_label="pixels"))
+    fade = to_uint8((1 - w4) * to_float(pa[None]) + w4 * to_float(pb[None]))   # (F, 28, 28)
+    strips = [strip(list(images), labels, row_label=m) for m, images in decoded.items()]
+    strips.append(strip(list(fade), labels, row_label="pixels"))
     norms = {m: z.norm(dim=1).numpy() for m, z in paths.items()}
-    return (*strips, norm_plot(norms, math.sqrt(paths["lerp"].shape[1])))
+    return (*strips, norm_plot(norms, math.sqrt(paths["lerp"].shape[1])),
+            interpolation_gif([decoded["slerp"], decoded["lerp"], fade],
+                              ["slerp", "lerp", "pixels"], labels, "vae-interpolation"))
+
 
 
 def gallery_means(dataset: str, name: str = "vae",
@@ -121,7 +125,8 @@ def project(dataset: str, method: str = "pca", perplexity: float = 30.0, index_a
             image_a=None, index_b=None, image_b=None, frames: int = 8,
             progress=gr.Progress()):
     """The gallery's mu(x) on a 2-D map coloured by class; A and B placed on it (transform),
-    and on PCA the current lerp / slerp paths between them."""
+    and on PCA the current lerp / slerp paths between them. Returns (the map, a CSV of its
+    coordinates: maps.coordinates_csv)."""
     model = STORE.model(dataset, "vae")
     projection = maps.fitted(("vae", dataset), lambda: gallery_means(dataset, "vae", progress),
                              method, perplexity, progress)
@@ -134,14 +139,17 @@ def project(dataset: str, method: str = "pca", perplexity: float = 30.0, index_a
             paths = {f"{m} path": z.numpy() for m, z in paths.items()}
         else:
             marks = {"A": model.encode(_x(dataset, index_a, image_a)[1])[0][0].numpy()}
-    return maps.map_figure(projection, dataset, "VAE latent means mu(x)", marks, paths)
+    at = {"A": index_a if image_a is None else None, "B": index_b if image_b is None else None}
+    return maps.map_views(projection, dataset, "VAE latent means mu(x)", marks, paths,
+                          f"vae-map-{dataset}", at)
 
 
 def overlay(dataset: str, method: str, perplexity: float, index_a, image_a, index_b, image_b,
             frames: int = 8):
-    """`project`, but only when that map is already fitted (cheap: for slot and slider changes)."""
+    """`project`, but only when that map is already fitted (cheap: for slot and slider changes);
+    (map, CSV)."""
     if not maps.is_fitted(("vae", dataset), method, perplexity):
-        return gr.skip()
+        return gr.skip(), gr.skip()
     return project(dataset, method, perplexity, index_a, image_a, index_b, image_b, frames, None)
 
 

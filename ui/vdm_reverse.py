@@ -23,11 +23,12 @@ from explorer.data import to_uint8
 from explorer.samplers import SAMPLERS
 from explorer.trajectory import Trajectory
 
-from .common import PIXEL, check_float, check_int, check_seed, compose
+from .common import GIF_HOLD_MS, PIXEL, check_float, check_int, check_seed, compose, gif_file
 from .store import STORE, check_dataset
 
 STEPS_MAX, FILM_FRAMES, NOISE_SCALE = 1000, 10, 3.0
-STREAM_EVERY_S = 0.05                     # Run yields at most ~20 frames a second
+GIF_FRAMES, GIF_MS = 60, 80               # the run's GIF: at most 60 frames
+STREAM_EVERY_S = 0.1                      # Run yields at most ~10 frames a second
 BLANK = np.full((28, 28), 40, np.uint8)
 
 
@@ -42,9 +43,17 @@ _locks: "weakref.WeakKeyDictionary[Session, threading.Lock]" = weakref.WeakKeyDi
 _locks_guard = threading.Lock()
 
 
+_stops: "weakref.WeakKeyDictionary[Session, threading.Event]" = weakref.WeakKeyDictionary()
+
+
 def _lock(session: Session) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(session, threading.Lock())
+
+
+def _stop_flag(session: Session) -> threading.Event:
+    with _locks_guard:
+        return _stops.setdefault(session, threading.Event())
 
 
 def _busy() -> gr.Error:
@@ -94,6 +103,24 @@ def views(session: Session, shown: int | None = None):
     return session, panel, film, text, numbers, slider
 
 
+def run_gif(session: Session | None) -> str:
+    """A GIF of the run so far, for slides: frames [x_t | x0_hat] as in the filmstrip (x0_hat
+    of the step that led to x_t; blank before the first), at min(taken + 1, GIF_FRAMES) evenly
+    spaced moments 0..taken, the first and last always among them (the last held). Reads the
+    run without changing it. Returns the GIF's path."""
+    session = _require(session)
+    run = session.run
+    xs, x0s = list(run.xs), list(run.x0s)                # a snapshot: Run may be appending
+    taken = min(len(x0s), len(xs) - 1)
+    timesteps = run.make_sampler(STORE.model(session.dataset, "vdm").schedule).timesteps.tolist()
+    t_of = lambda k: timesteps[k] if k < len(timesteps) else 0        # t before step k
+    picks = np.linspace(0, taken, min(GIF_FRAMES, taken + 1)).round().astype(int).tolist()
+    frames = [[_image(xs[k]), _image(x0s[k - 1]) if k else BLANK] for k in picks]
+    labels = [[f"x_t, t = {t_of(k)}", f"x0_hat, step {k}"] for k in picks]
+    durations = [GIF_MS] * (len(picks) - 1) + [GIF_HOLD_MS]
+    return gif_file(frames, labels, PIXEL - 2, durations, f"vdm-run-{run.sampler}")
+
+
 # ---------------------------------------------------------------- handlers
 
 def reset(dataset: str, sampler: str = "ddim", steps: int = 50, eta: float = 0.0,
@@ -139,14 +166,18 @@ def step(session: Session | None, n: int = 1):
 
 def run(session: Session | None):
     """Take every remaining step, streaming the views at most every STREAM_EVERY_S seconds
-    (and the last). Stop cancels it between two steps; the steps taken stay in the run."""
+    (and the last). Stop (`stop`) ends it after the step under way; the steps taken stay."""
     session = _require(session)
     model = STORE.model(session.dataset, "vdm")
     if not _lock(session).acquire(blocking=False):
         raise _busy()
+    stop = _stop_flag(session)
+    stop.clear()
     try:
         last = 0.0
         for _ in session.run.run(model.predict_noise, model.schedule):
+            if stop.is_set():                              # Stop: no step after this one
+                break
             if time.monotonic() - last >= STREAM_EVERY_S:
                 last = time.monotonic()
                 yield views(session)
@@ -155,8 +186,25 @@ def run(session: Session | None):
         _lock(session).release()
 
 
-def show(session: Session | None, shown: int):
-    """The views after `shown` steps, without changing the run (the step slider)."""
+def stop(session: Session | None) -> None:
+    """Stop: the session's run takes no step after the one under way (the streaming event is
+    cancelled too, but its worker thread would finish the frame it is computing)."""
+    if session is not None:
+        _stop_flag(session).set()
+
+
+def stopped(session: Session | None):
+    """The views of a stopped run, once it has let go of the session (up to 10 s)."""
+    session = _require(session)
+    lock = _lock(session)
+    if lock.acquire(timeout=10):
+        lock.release()
+    return views(session)
+
+
+def show(session: Session | None, shown: int | None = None):
+    """The views after `shown` steps (default: every step taken), without changing the run (the
+    step slider; after Stop, the last step the stopped run took)."""
     return views(_require(session), shown)
 
 

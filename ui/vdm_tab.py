@@ -13,7 +13,7 @@ import gradio as gr
 
 from . import vdm_reverse as reverse
 from . import vdm_views as views
-from .common import caption, friendly, picture_out, quiet
+from .common import caption, file_out, friendly, picture_out, quiet
 from .inputs import create_input_panel, wire_input_panel
 from .store import STORE
 
@@ -39,10 +39,18 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
                             label="schedule (learned: the VDM's own)", elem_id="vdm-schedule")
         noise_seed = gr.Number(0, precision=0, minimum=0, label="seed of eps",
                                elem_id="vdm-noise-seed")
-    t = gr.Slider(0, T, value=T // 4, step=1, label="t", elem_id="vdm-t")
+    with gr.Row(equal_height=True):
+        t = gr.Slider(0, T, value=T // 4, step=1, label="t", elem_id="vdm-t", scale=4)
+        scrub_gif_frames = gr.Slider(*views.SCRUB_GIF_FRAMES, value=40, step=1,
+                                     label="GIF frames", elem_id="vdm-scrub-gif-frames", scale=1)
+        scrub_gif_btn = gr.Button("GIF of the scrub", elem_id="vdm-scrub-gif-btn", scale=1)
     with gr.Row(equal_height=False):
         x_t = picture_out("vdm-xt", "x_t", height=300, scale=1)
         histogram = gr.Plot(label="pixels of x_t", elem_id="vdm-hist", scale=2)
+    with gr.Row(equal_height=True):
+        scrub_gif = file_out("vdm-scrub-gif", "GIF of the forward process")
+        caption("For slides: image A dissolving, $x_t$ from $t = 0$ to $T$ with this seed's "
+                "$\\epsilon$, as a looping GIF.")
     curves = gr.Plot(label="schedules", elem_id="vdm-curves")
     with gr.Accordion("numbers at t (JSON)", open=False):
         scrub_numbers = gr.JSON(elem_id="vdm-scrub-numbers")
@@ -77,6 +85,11 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         rewind_btn = gr.Button("rewind to step k", elem_id="vdm-rewind")
         branch_btn = gr.Button("branch at step k with the branch seed", elem_id="vdm-branch")
     film = picture_out("vdm-film", "the run so far")
+    with gr.Row(equal_height=True):
+        run_gif_btn = gr.Button("GIF of the run", elem_id="vdm-run-gif-btn", scale=1)
+        run_gif = file_out("vdm-run-gif", "GIF of the run")
+        caption("For slides: the run so far, $x_t$ beside $\\hat x_0$, at most "
+                f"{reverse.GIF_FRAMES} frames from $x_T$ to the last step taken.")
     with gr.Accordion("run state (JSON)", open=False):
         run_numbers = gr.JSON(elem_id="vdm-run-numbers")
     run_state = gr.State(None)
@@ -111,6 +124,9 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         itp_btn = gr.Button("interpolate", variant="primary", elem_id="vdm-interpolate")
     slerp_img = picture_out("vdm-slerp", "slerp of x_T, decoded")
     fade_img = picture_out("vdm-fade", "pixel cross-fade")
+    with gr.Row(equal_height=True):
+        itp_gif = file_out("vdm-itp-gif", "GIF of the interpolation")
+        caption("For slides: the decoded slerp from A to B and back, looping smoothly.")
     with gr.Accordion("numbers (JSON): round-trip error, ||x_T||", open=False):
         itp_numbers = gr.JSON(elem_id="vdm-itp-numbers")
 
@@ -139,6 +155,10 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "them all: at $t = T$ nothing tells the classes apart.")
     dissolve_t = gr.Slider(0, T, value=0, step=1, label="t", elem_id="vdm-dissolve-t")
     dissolve_map = gr.Plot(label="gallery x_t", elem_id="vdm-dissolve")
+    with gr.Row(equal_height=True):
+        dissolve_csv = file_out("vdm-dissolve-csv", "CSV of the map")
+        caption("For slides or another plotting tool: every point of this map at this $t$ "
+                "(index, label, class name, x, y).")
     dissolve_click = gr.Textbox(visible="hidden", elem_id="vdm-dissolve-click")
 
     # ---------------------------------------------------------------- events
@@ -155,40 +175,47 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     t.change(friendly(views.scrub), [scrub_state, t], [x_t, histogram, scrub_numbers],
              api_name="vdm_scrub", api_visibility="undocumented", show_progress="hidden",
              concurrency_limit=8)
-    gr.on([demo.load, t.change], friendly(views.curves), [dataset, t], curves,
+    # the page script moves the curves' cursor as t moves (bridge.py); the server redraws them
+    # when a drag ends
+    gr.on([demo.load, t.release], friendly(views.curves), [dataset, t], curves,
           api_name="vdm_curves", show_progress="hidden", concurrency_limit=8)
+    scrub_gif_btn.click(friendly(views.scrub_gif), [dataset, *a, schedule, noise_seed,
+                                                   scrub_gif_frames], scrub_gif,
+                        api_name="vdm_scrub_gif")
 
     run_in = [dataset, sampler, steps, eta, seed, run_state]
     run_out = [run_state, step_panel, film, step_text, run_numbers, shown]
     gr.on([reset_btn.click, sampler.change, steps.release, eta.release, seed.submit],
-          friendly(reverse.reset), run_in, run_out, api_name="vdm_reset", **SAMPLER)
+          friendly(reverse.reset), run_in, run_out, api_name="vdm_reset")  # no network call
     gr.on([demo.load], quiet(reverse.reset, 6), run_in, run_out, api_name="vdm_reset_auto",
           api_visibility="undocumented")
     step_btn.click(friendly(reverse.step), run_state, run_out, api_name="vdm_step",
                    show_progress="hidden", **SAMPLER)
     run_event = run_btn.click(friendly(reverse.run), run_state, run_out, api_name="vdm_run",
                               show_progress="hidden", **SAMPLER)
-    stop_btn.click(None, cancels=[run_event], api_name="vdm_stop").then(
-        friendly(reverse.show), [run_state, shown], run_out, api_name="vdm_stopped",
+    stop_btn.click(friendly(reverse.stop), run_state, None, cancels=[run_event],
+                   api_name="vdm_stop").then(
+        friendly(reverse.stopped), run_state, run_out, api_name="vdm_stopped",
         api_visibility="undocumented")
     shown.input(friendly(reverse.show), [run_state, shown], run_out, api_name="vdm_show",
                 show_progress="hidden")
     rewind_btn.click(friendly(reverse.rewind), [run_state, shown], run_out, api_name="vdm_rewind")
     branch_btn.click(friendly(reverse.branch), [run_state, shown, branch_seed], run_out,
                      api_name="vdm_branch", **SAMPLER)
+    run_gif_btn.click(friendly(reverse.run_gif), run_state, run_gif, api_name="vdm_run_gif")
 
     nd_in = [dataset, *a, nd_t, nd_steps, nd_sampler, nd_seed]
     nd_btn.click(friendly(views.noise_and_denoise), nd_in, [nd_grid, nd_numbers],
                  api_name="vdm_denoise", **SAMPLER)
     itp_in = [dataset, *a, *b, frames, itp_steps]
-    itp_btn.click(friendly(views.interpolate), itp_in, [slerp_img, fade_img, itp_numbers],
+    itp_btn.click(friendly(views.interpolate), itp_in, [slerp_img, fade_img, itp_numbers, itp_gif],
                   api_name="vdm_interpolate", **SAMPLER)
     loss_btn.click(friendly(views.loss_over_time), [dataset, *a, points, noise_seed],
                    [loss_curve, loss_terms, loss_numbers], api_name="vdm_loss", **SAMPLER)
-    dissolve_in = [dataset, dissolve_t, schedule]
+    dissolve_in, dissolve_out = [dataset, dissolve_t, schedule], [dissolve_map, dissolve_csv]
     gr.on([dissolve_t.change, schedule.change], friendly(views.dissolve), dissolve_in,
-          dissolve_map, api_name="vdm_dissolve", show_progress="hidden")
-    gr.on([demo.load], quiet(views.dissolve, 1), dissolve_in, dissolve_map,
+          dissolve_out, api_name="vdm_dissolve", show_progress="hidden")
+    gr.on([demo.load], quiet(views.dissolve, 2), dissolve_in, dissolve_out,
           api_name="vdm_dissolve_auto", api_visibility="undocumented")
 
     reset.then(quiet(views.forward, 4), fwd_in, fwd_out, api_name="vdm_forward_reset",
@@ -197,7 +224,7 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
                api_visibility="undocumented")
     reset.then(quiet(reverse.reset, 6), run_in, run_out, api_name="vdm_reset_reset",
                api_visibility="undocumented")
-    reset.then(quiet(views.dissolve, 1), dissolve_in, dissolve_map,
+    reset.then(quiet(views.dissolve, 2), dissolve_in, dissolve_out,
                api_name="vdm_dissolve_reset", api_visibility="undocumented")
 
 

@@ -21,12 +21,15 @@ from explorer.samplers import SAMPLERS, make_sampler
 from explorer.sampling import ddim_decode, ddim_invert, sample, step_generator
 from explorer.schedules import DiscreteSchedule, make_schedule
 
-from .common import (PIXEL, check_float, check_int, check_seed, compose, strip, terms_table)
+from .common import (GIF_HOLD_MS, GIF_MS, PIXEL, check_float, check_int, check_seed, compose,
+                     gif_file, interpolation_gif, strip, terms_table)
+from .maps import coordinates_csv
 from .plots import histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
 from .store import STORE, resolve_input
 
 SCHEDULE_CHOICES = ("learned", "linear", "cosine")
 FRAMES_MAX, DENOISE_SEEDS, LOSS_CHUNK = 12, 4, 50
+SCRUB_GIF_FRAMES = (2, 200)                  # frames of the scrub's GIF
 INVERT_STEPS = (5, 100)
 LOSS_POINTS = (20, 999)
 
@@ -98,6 +101,30 @@ def scrub(state: Scrub | None, t: int):
     return (compose([[image]], PIXEL, [f"x_t, t = {t}"]), histogram_plot(x_t, t), numbers)
 
 
+def scrub_frames(state: Scrub, n: int = 40) -> tuple[list[int], np.ndarray]:
+    """The scrub at n evenly spaced t from 0 to T (distinct: n <= T + 1), mixing the session's
+    x_0 and eps as `scrub` does (no model call). Returns (ts, uint8 x_t images (n, 28, 28))."""
+    s = schedule_of(state.dataset, state.schedule)
+    n = check_int("frames", n, SCRUB_GIF_FRAMES[0], min(SCRUB_GIF_FRAMES[1], s.T + 1))
+    ts = np.linspace(0, s.T, n).round().astype(int)                        # (n,) distinct
+    a = s.sqrt_alpha_bar.numpy()[ts][:, None, None].astype(np.float32)
+    b = s.sqrt_one_minus_alpha_bar.numpy()[ts][:, None, None].astype(np.float32)
+    x_t = a * state.x0 + b * state.eps                                      # (n, 28, 28)
+    return ts.tolist(), to_uint8(torch.from_numpy(x_t).clamp(-1, 1)[:, None])
+
+
+def scrub_gif(dataset: str, index, image, schedule: str = "cosine", seed: int = 0,
+              frames: int = 40) -> str:
+    """A GIF of the forward process for slides: image A dissolving, x_t at `frames` evenly
+    spaced t from 0 to T with the eps drawn from `seed` (the scrub's own x_t), the first and
+    last frames held. Returns the GIF's path (exactly `frames` frames, the first at t = 0)."""
+    state = prepare_scrub(dataset, index, image, schedule, seed)
+    ts, images = scrub_frames(state, frames)
+    durations = [GIF_HOLD_MS] + [GIF_MS // 2] * (len(ts) - 2) + [GIF_HOLD_MS]   # ends held
+    return gif_file([[x] for x in images], [[f"t = {t}"] for t in ts], PIXEL, durations,
+                    f"vdm-forward-{schedule}")
+
+
 def forward(dataset: str, index, image, schedule: str = "cosine", seed: int = 0, t: int = 250):
     """q(x_t | x_0) for one image at step t with the noise eps drawn from `seed`. Returns (the
     session's Scrub, for the t slider's fast path; x_t image; pixel histogram against N(0, 1);
@@ -160,7 +187,8 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 
                 steps: int = 50, progress=gr.Progress()):
     """Slerp between the DDIM-inverted x_T of A and B, each frame decoded by deterministic
     DDIM (eta = 0), beside the pixel cross-fade. Returns (slerp strip, cross-fade strip, numbers
-    with the round-trip error of decode(invert(x)))."""
+    with the round-trip error of decode(invert(x)), a GIF of the decoded slerp A -> B -> A:
+    2F - 2 frames for F frames)."""
     model = STORE.model(dataset, "vdm")
     frames = check_int("frames", frames, 2, FRAMES_MAX)
     steps = check_int("steps", steps, *INVERT_STEPS)
@@ -178,10 +206,12 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 
     fade = (1 - w[:, None, None, None]) * x0[:1] + w[:, None, None, None] * x0[1:]
     mse = ((decoded[[0, -1]] - x0) ** 2).flatten(1).mean(1).clamp_min(1e-12)
     roundtrip = (10 * torch.log10(4.0 / mse)).tolist()                      # PSNR, range 2
-    return (strip(list(to_uint8(decoded.clamp(-1, 1))), labels, row_label="slerp x_T"),
+    images = to_uint8(decoded.clamp(-1, 1))                                  # (F, 28, 28)
+    gif = interpolation_gif([images], ["slerp x_T"], labels, "vdm-interpolation", PIXEL)
+    return (strip(list(images), labels, row_label="slerp x_T"),
             strip(list(to_uint8(fade)), labels, row_label="pixels"),
             {"frames": frames, "steps": steps, "roundtrip_psnr_db": roundtrip,
-             "x_T_norms": x_T.flatten(1).norm(dim=1).tolist(), "sqrt_D": 28.0})
+             "x_T_norms": x_T.flatten(1).norm(dim=1).tolist(), "sqrt_D": 28.0}, gif)
 
 
 # ---------------------------------------------------------------- the loss over time
@@ -238,15 +268,19 @@ def _gallery_pixels(dataset: str) -> tuple[np.ndarray, np.ndarray, object, np.nd
 
 def dissolve(dataset: str, t: int = 0, schedule: str = "learned"):
     """The gallery's x_t (one fixed eps per image) on the PCA map of its x_0, axes fixed: as t
-    grows every class shrinks by sqrt(alpha_bar_t) into the same N(0, (1 - alpha_bar_t) I) cloud."""
+    grows every class shrinks by sqrt(alpha_bar_t) into the same N(0, (1 - alpha_bar_t) I) cloud.
+    Returns (the map, a CSV of its points: index, label, class_name, x, y)."""
     s = schedule_of(dataset, schedule)
     t = check_int("t", t, 0, s.T)
     x0, eps, pca, lim = _gallery_pixels(dataset)
     x_t = float(s.sqrt_alpha_bar[t]) * x0 + float(s.sqrt_one_minus_alpha_bar[t]) * eps
     gallery = STORE.gallery(dataset)
-    return xt_map(pca.transform(x_t), gallery.labels, gallery.class_names, lim,
-                  f"gallery x_t at t = {t} ({schedule}), on the PCA axes of x_0; "
-                  f"alpha_bar_t = {float(s.alpha_bar[t]):.3f}")
+    points = pca.transform(x_t)                                              # (N, 2)
+    figure = xt_map(points, gallery.labels, gallery.class_names, lim,
+                    f"gallery x_t at t = {t} ({schedule}), on the PCA axes of x_0; "
+                    f"alpha_bar_t = {float(s.alpha_bar[t]):.3f}")
+    return figure, coordinates_csv(points, gallery.labels, gallery.class_names,
+                                   name=f"vdm-gallery-xt-{schedule}-t{t}")
 
 
 def warm_up(dataset: str) -> None:

@@ -9,8 +9,9 @@ loaded (complete, naturalWidth > 0), then one animation frame for the paint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
+from explorer.bench.profiling import summarize_cpuprofile
 from explorer.bench.stats import Result, percentile
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,7 +34,9 @@ async ([imgSel, action, target, value, timeout]) => {
   longtasks.observe({type: 'longtask'});
   const painted = new Promise((resolve) => {
     let done = false;
-    const finish = (value) => { if (!done) { done = true; observer.disconnect(); resolve(value); } };
+    const finish = (value) => {
+      if (!done) { done = true; observer.disconnect(); resolve(value); }
+    };
     const check = () => {
       const img = document.querySelector(imgSel);
       if (done || !img || !img.src || img.src === oldSrc) return;
@@ -73,7 +76,8 @@ async ([imgSel, action, target, value, timeout]) => {
 
 
 def _timed(page, img: str, action: str, target: str, n: int, warmup: int,
-           values: Callable[[int], object] = lambda i: None) -> tuple[list[float], list[float], int]:
+           values: Callable[[int], object] = lambda i: None
+           ) -> tuple[list[float], list[float], int]:
     """n timed actions after `warmup` untimed ones: (seconds to paint, seconds of long tasks
     in between, timeouts)."""
     out, busy, timeouts = [], [], 0
@@ -97,22 +101,41 @@ def _note(dataset: str, what: str, busy: list[float], timeouts: int, verb: str) 
     return "; ".join(parts)
 
 
+def _js_profile(page, run: Callable[[], object], actions: int) -> str:
+    """run() under Chrome's sampling CPU profiler (CDP), summarised per action."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 500})            # microseconds
+    cdp.send("Profiler.start")
+    try:
+        run()
+    finally:
+        profile = cdp.send("Profiler.stop")["profile"]
+        cdp.detach()
+    return summarize_cpuprofile(profile, actions)
+
+
 def measure_browser(url: str, quick: bool = False, settle: Callable[[], object] = lambda: None,
-                    log: Callable[[str], None] = lambda s: None) -> list[Result]:
-    """Slider-to-paint of the forward scrub and click-to-paint of one reverse step."""
+                    log: Callable[[str], None] = lambda s: None,
+                    profile: Collection[str] = ()) -> tuple[list[Result], dict[str, str]]:
+    """Slider-to-paint of the forward scrub and click-to-paint of one reverse step; with
+    `profile` holding "scrub" / "step" (or "missed": the rows that missed), a JavaScript CPU
+    profile of 10 more of those inputs (taken after the timed ones, so it does not slow them).
+    Returns (rows, profiles)."""
     labels = {"browser.scrub": ("t slider moved to the new x_t painted", 100.0),
               "browser.step": ("Step clicked to the new frame painted (DDIM-1000 run)", None)}
     if not CHROMIUM.exists():
         return [Result.skipped(k, SECTION, l, "ms", f"{CHROMIUM} is missing "
-                               "(apt-get install chromium)", t) for k, (l, t) in labels.items()]
+                               "(apt-get install chromium)", t)
+                for k, (l, t) in labels.items()], {}
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         return [Result.skipped(k, SECTION, l, "ms", "playwright is not installed (pip install "
                                "playwright; never `playwright install`)", t)
-                for k, (l, t) in labels.items()]
+                for k, (l, t) in labels.items()], {}
     n = 10 if quick else 30
-    results = []
+    results, profiles = [], {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -139,6 +162,12 @@ def measure_browser(url: str, quick: bool = False, settle: Callable[[], object] 
                          "/vdm_curves (see HTTP)", busy, timeouts, "moves")
             results.append(Result.from_seconds("browser.scrub", SECTION, labels["browser.scrub"][0],
                                                seconds, "ms", 100.0, note))
+            if "scrub" in profile or ("missed" in profile and results[-1].verdict == "missed"):
+                log("profile: JavaScript CPU profile of 10 slider moves")
+                again = [v + 1 for v in ts[:10]]
+                profiles["browser:scrub (Chrome CPU profile of the page)"] = _js_profile(
+                    page, lambda: _timed(page, "#vdm-xt img", "slider", "#vdm-t input[type=range]",
+                                         len(again), 0, lambda i: again[i]), len(again))
 
             log("browser: DDIM with 1000 steps, then Step")
             page.locator("#vdm-steps input[type=number]").fill("1000")
@@ -149,6 +178,10 @@ def measure_browser(url: str, quick: bool = False, settle: Callable[[], object] 
             note = _note(dataset, "server: /vdm_step (see HTTP)", busy, timeouts, "clicks")
             results.append(Result.from_seconds("browser.step", SECTION, labels["browser.step"][0],
                                                seconds, "ms", None, note))
+            if "step" in profile or ("missed" in profile and results[-1].verdict == "missed"):
+                log("profile: JavaScript CPU profile of 10 steps")
+                profiles["browser:step (Chrome CPU profile of the page)"] = _js_profile(
+                    page, lambda: _timed(page, "#vdm-panel img", "click", "#vdm-step", 10, 0), 10)
         finally:
             browser.close()
-    return results
+    return results, profiles

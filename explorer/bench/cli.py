@@ -3,11 +3,17 @@
 The order keeps the parts from disturbing each other: in-process compute first, then the app
 started cold as a subprocess (cold start), left to finish its warm-up, then the HTTP round trips,
 then the browser, then the app's peak memory.
+
+`python -m explorer.bench --load [--users 20] [--seconds 60] [--max-requests N] [--quick]` runs
+the load test instead (explorer/bench/load.py): simulated users at once over raw HTTP, errors,
+latency per kind, RSS growth, Stop and session isolation; it rewrites only the "## Reliability"
+section of BENCHMARKS.md (a full run keeps that section).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +23,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from explorer.bench import compute, profiling
-from explorer.bench.report import REPO, Report, machine_info, to_markdown, write_json
+from explorer.bench import compute, load, profiling
+from explorer.bench.report import (REPO, Report, find_section, machine_info, replace_section,
+                                   to_markdown, write_json)
 from explorer.bench.stats import Result
 from explorer.data import DATASETS, load_gallery
 from explorer.paths import checkpoint_stem
@@ -47,16 +54,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--app-threads", type=int, default=None,
                    help="OMP_NUM_THREADS for the app subprocess (default: unset, torch decides)")
     p.add_argument("--only", metavar="KEYS",
-                   help=f"comma-separated in-process rows to run: {', '.join(compute.MEASUREMENTS)}, "
-                        "overhead")
+                   help="comma-separated in-process rows to run: "
+                        f"{', '.join(compute.MEASUREMENTS)}, overhead")
     p.add_argument("--profile", metavar="NAME", action="append", default=[],
                    help="pyinstrument over one in-process row (a key of --only), py-spy on the "
-                        "app over one HTTP row (http:KEY, e.g. http:vae_project_tsne_cached), or "
+                        "app over one HTTP row (http:KEY, e.g. http:vae_project_tsne_cached), "
+                        "Chrome's JavaScript profiler over browser:scrub or browser:step, or "
                         "`missed`: every row that missed its target; printed and added to the "
                         "report; may repeat")
     p.add_argument("--profile-out", metavar="FILE", help="also save the profiles as text")
     p.add_argument("--output", metavar="FILE", default=str(BENCHMARKS_MD),
                    help="where the markdown goes (default: BENCHMARKS.md at the repository root)")
+    g = p.add_argument_group("load test (--load: many users at once, see explorer/bench/load.py)")
+    g.add_argument("--load", action="store_true",
+                   help="run only the load test: simulated users with mixed interactions over "
+                        "raw HTTP; replaces the Reliability section of --output (with --quick "
+                        "only with --write)")
+    g.add_argument("--users", type=int, default=None,
+                   help=f"simulated users at once (default {load.USERS}; {load.QUICK_USERS} "
+                        "with --quick)")
+    g.add_argument("--seconds", type=float, default=None,
+                   help=f"no call starts after this (default {load.SECONDS:g}; "
+                        f"{load.QUICK_SECONDS:g} with --quick)")
+    g.add_argument("--max-requests", type=int, default=None,
+                   help="hard cap on calls in all (default: 10 per user per second)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the users' interaction mix")
     args = p.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     return args
@@ -113,9 +135,14 @@ def run_app_parts(args, results: list[Result], notes: list[str], profiles: dict[
                     app.process.pid, work)
         if not args.no_browser:
             from explorer.bench import browser
+            wanted = {p.split(":", 1)[1] if ":" in p else "scrub"
+                      for p in args.profile if p.startswith("browser")}
+            wanted |= {"missed"} & set(args.profile)
             try:
-                results += browser.measure_browser(app.url, args.quick,
-                                                   lambda: app.wait_idle(30, 0.5), log)
+                rows, found = browser.measure_browser(app.url, args.quick,
+                                                      lambda: app.wait_idle(30, 0.5), log, wanted)
+                results += rows
+                profiles.update(found)
             except Exception as err:
                 notes.append(f"the browser part failed: {type(err).__name__}: {err}")
         results += server.startup_results(app, app.peak_rss())
@@ -124,34 +151,38 @@ def run_app_parts(args, results: list[Result], notes: list[str], profiles: dict[
         app.stop()
 
 
-def compute_part(args, notes: list[str], profiles: dict[str, str]) -> list[Result]:
+def compute_part(args, ctx: compute.Context, notes: list[str],
+                 profiles: dict[str, str]) -> list[Result]:
     """The in-process rows, then the pyinstrument profiles asked for (or of every missed row
-    with --profile missed). Runs in a worker thread, as Gradio runs its handlers: on this machine
-    torch then computes each call on one core, while the main thread's OpenMP team of two
-    spins and stalls whenever another process holds a core."""
+    with --profile missed). Run in a worker thread on models loaded in the main thread, as the
+    app loads its models at import and Gradio runs handlers in worker threads. (Which thread
+    touches torch first matters here: measured on this machine, a worker then computes on one
+    core, while a thread with OpenMP's team of two spins and stalls whenever another process
+    holds the other core.)"""
     if args.threads:
         torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else None
-    ctx = compute.Context.load(args.dataset)
-    notes += ctx.notes
     cpu, wall = time.process_time(), time.perf_counter()
     results = compute.run_all(ctx, args.quick, only, log)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     notes.append(f"the in-process rows ran in a worker thread (as Gradio runs handlers) and used "
                  f"{cpu / wall:.2f} CPU-seconds per second over {wall:.0f} s")
-    names = [p for p in args.profile if p != "missed" and not p.startswith("http:")]
+    names = [p for p in args.profile if p != "missed" and not p.startswith(("http:", "browser"))]
     if "missed" in args.profile:
-        names += [r.key.split(".", 1)[1] for r in results
-                  if r.verdict == "missed" and r.key.startswith("compute.")]
+        names += [r.key.split(".", 1)[1] if r.section == "compute" else r.section
+                  for r in results if r.verdict == "missed"]
     for name in dict.fromkeys(names):
-        if name not in compute.MEASUREMENTS:
+        if name == "overhead":
+            work = lambda: compute.overhead(ctx, 2)
+        elif name in compute.MEASUREMENTS:
+            m = compute.MEASUREMENTS[name]
+            work = lambda: m.run(ctx, n=max(1, min(m.n_quick, 20)))
+        else:
             notes.append(f"--profile {name}: not an in-process row "
-                         f"({', '.join(compute.MEASUREMENTS)})")
+                         f"({', '.join(compute.MEASUREMENTS)}, overhead)")
             continue
         log(f"profile: pyinstrument over {name}")
-        m = compute.MEASUREMENTS[name]
-        profiles[f"{name} (pyinstrument, in-process)"] = profiling.pyinstrument_text(
-            lambda: m.run(ctx, n=max(1, min(m.n_quick, 20))))
+        profiles[f"{name} (pyinstrument, in-process)"] = profiling.pyinstrument_text(work)
     return results
 
 
@@ -161,9 +192,10 @@ def run(args: argparse.Namespace) -> Report:
     log("machine: reading the load (1 s)")
     machine = machine_info(torch.get_num_threads(), args.app_threads)
     options = {"argv": args.argv, "quick": args.quick, "dataset": args.dataset}
-    notes, profiles = [], {}
+    ctx = compute.Context.load(args.dataset)                  # in the main thread, as the app
+    notes, profiles = list(ctx.notes), {}
     with ThreadPoolExecutor(1, thread_name_prefix="bench-compute") as pool:
-        results = pool.submit(compute_part, args, notes, profiles).result()
+        results = pool.submit(compute_part, args, ctx, notes, profiles).result()
     if not args.no_app:
         run_app_parts(args, results, notes, profiles)
     if machine["busy"]:
@@ -172,13 +204,41 @@ def run(args: argparse.Namespace) -> Report:
     return Report(machine, options, results, notes, profiles)
 
 
+def main_load(args: argparse.Namespace) -> int:
+    """--load: run the load test, print its section, put it into --output, --json FILE."""
+    users = args.users or (load.QUICK_USERS if args.quick else load.USERS)
+    seconds = args.seconds or (load.QUICK_SECONDS if args.quick else load.SECONDS)
+    cap = args.max_requests or int(10 * users * seconds)
+    options = {"argv": args.argv, "quick": args.quick, "dataset": args.dataset, "users": users,
+               "seconds": seconds, "max_requests": cap, "seed": args.seed}
+    report = load.run_load(users, seconds, cap, args.dataset, args.seed, options, log)
+    text = load.section(report)
+    print(text)
+    if not args.quick or args.write:
+        out = Path(args.output)
+        out.write_text(replace_section(out.read_text() if out.is_file() else "", text,
+                                       load.HEADING))
+        log(f"wrote the reliability section into {out}")
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        log(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.load:
+        return main_load(args)
     report = run(args)
     text = to_markdown(report, "Benchmarks" + (" (quick run)" if args.quick else ""))
     print(text)
     if not args.quick or args.write:
-        Path(args.output).write_text(text + "\n")
+        old = Path(args.output).read_text() if Path(args.output).is_file() else ""
+        kept = find_section(old, load.HEADING)          # the load test's section stays
+        Path(args.output).write_text(replace_section(text, kept, load.HEADING) if kept
+                                     else text + "\n")
         log(f"wrote {args.output}")
     if args.json:
         log(f"wrote {write_json(report, args.json)}")

@@ -34,22 +34,30 @@ def _frame(entry: str) -> str:
     return f"{name} ({Path(where.split(':')[0]).name})" if where else name
 
 
+IDLE_LEAVES = ("select", "wait", "block_thread", "sleep", "_wait_for_tstate_lock")
+
+
 def summarize_collapsed(lines: list[str], top: int = 25) -> str:
     """Collapsed stacks ("f1;f2;f3 count") -> the `top` frames by inclusive and by self samples,
-    in percent of all samples (a frame counted once per stack however often it recurs)."""
-    inclusive, own, total = Counter(), Counter(), 0
+    in percent of the busy samples (a frame counted once per stack however often it recurs).
+    Stacks that end waiting (an event loop's select, a condition's wait) are counted apart."""
+    inclusive, own, total, idle = Counter(), Counter(), 0, 0
     for line in lines:
         stack, _, count = line.rstrip().rpartition(" ")
         if not stack or not count.isdigit():
             continue
         frames = [_frame(f) for f in stack.split(";")]
+        if frames[-1].split(" (")[0].rsplit(".", 1)[-1] in IDLE_LEAVES:
+            idle += int(count)
+            continue
         total += int(count)
         own[frames[-1]] += int(count)
         for f in set(frames):
             inclusive[f] += int(count)
     if not total:
-        return "no samples"
-    rows = [f"{total} samples", "", "inclusive %  frame"]
+        return f"no busy samples ({idle} waiting)"
+    rows = [f"{total} busy samples ({idle} more were threads waiting, left out)", "",
+            "inclusive %  frame"]
     rows += [f"{100 * c / total:10.1f}  {f}" for f, c in inclusive.most_common(top)]
     rows += ["", "self %       frame"]
     rows += [f"{100 * c / total:10.1f}  {f}" for f, c in own.most_common(top)]
@@ -82,3 +90,36 @@ def pyspy_text(pid: int, work: Callable[[], object], rate: int = 250, top: int =
         text = f"py-spy wrote no profile: {err.strip()[-300:]}"
     out.unlink(missing_ok=True)
     return text
+
+
+def summarize_cpuprofile(profile: dict, actions: int = 1, top: int = 25) -> str:
+    """A Chrome DevTools CPU profile (CDP Profiler.stop) -> the `top` JavaScript functions by
+    inclusive and by self time, in ms per action (`actions` inputs were profiled)."""
+    nodes = {n["id"]: n for n in profile.get("nodes", [])}
+    parent = {c: n["id"] for n in nodes.values() for c in n.get("children", [])}
+
+    def name(node: dict) -> str:
+        frame = node["callFrame"]
+        where = frame.get("url", "").rsplit("/", 1)[-1]
+        return f"{frame.get('functionName') or '(anonymous)'} ({where or 'native'})"
+
+    deltas = profile.get("timeDeltas", [])
+    inclusive, own = Counter(), Counter()
+    for sample, dt in zip(profile.get("samples", []), deltas[1:] + [0]):
+        own[name(nodes[sample])] += dt
+        seen, node = set(), sample
+        while node is not None:
+            seen.add(name(nodes[node]))
+            node = parent.get(node)
+        for frame in seen:
+            inclusive[frame] += dt
+    per = lambda us: us / 1e3 / max(actions, 1)
+    busy = sum(own.values()) - own.get("(idle) (native)", 0)
+    rows = [f"{actions} inputs profiled; main thread busy {per(busy):.0f} ms per input", "",
+            "inclusive ms/input  function (script)"]
+    rows += [f"{per(v):18.1f}  {k}" for k, v in inclusive.most_common(top + 2)
+             if k not in ("(root) (native)", "(idle) (native)")][:top]
+    rows += ["", "self ms/input       function (script)"]
+    rows += [f"{per(v):18.1f}  {k}" for k, v in own.most_common(top + 1)
+             if k != "(idle) (native)"][:top]
+    return "\n".join(rows)

@@ -166,7 +166,8 @@ def results_table(results: list[Result]) -> str:
 
 def machine_lines(machine: dict) -> list[str]:
     load = machine.get("loadavg_start")
-    busiest = "; ".join(f"{p['cpu_percent']}% {p['command']}" for p in machine.get("busiest_others", []))
+    busiest = "; ".join(f"{p['cpu_percent']}% {p['command']}"
+                        for p in machine.get("busiest_others", []))
     loaded = ("**yes: other processes were loading the CPU, so the figures are noisy and slower "
               "than on an idle machine**" if machine.get("busy") else "no (idle machine)")
     return [
@@ -205,3 +206,43 @@ def to_markdown(report: Report, title: str = "Benchmarks") -> str:
     for name, text in report.profiles.items():
         out += [f"## Profile: {name}", "", "```", text.rstrip(), "```", ""]
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- one section of BENCHMARKS.md
+
+def _level2_spans(text: str) -> list[tuple[int, int, str]]:
+    """(first line, end line, heading) of every "## " section (code fences skipped)."""
+    lines, starts, fenced = text.splitlines(), [], False
+    for i, line in enumerate(lines):
+        fenced ^= line.startswith("```")
+        if not fenced and line.startswith("## "):
+            starts.append(i)
+    return [(s, e, lines[s]) for s, e in zip(starts, starts[1:] + [len(lines)])]
+
+
+def find_section(text: str, prefix: str) -> str | None:
+    """The first "## " section whose heading starts with `prefix` (to the next "## "), or None."""
+    lines = text.splitlines()
+    for start, end, heading in _level2_spans(text):
+        if heading.startswith(prefix):
+            return "\n".join(lines[start:end]).rstrip() + "\n"
+    return None
+
+
+def replace_section(text: str, section: str, prefix: str) -> str:
+    """`text` with its "## " sections whose heading starts with `prefix` replaced by `section`
+    (written where the first was); with none, `section` goes before "## Summary", else at the
+    end. Every other line is kept as it was."""
+    lines, new = text.splitlines(), section.rstrip("\n").splitlines() + [""]
+    spans = [(s, e) for s, e, h in _level2_spans(text) if h.startswith(prefix)]
+    if spans:
+        for start, end in reversed(spans[1:]):
+            del lines[start:end]
+        lines[spans[0][0]:spans[0][1]] = new
+    else:
+        at = next((s for s, _, h in _level2_spans(text) if h == "## Summary"), None)
+        if at is None:
+            lines += ([""] if lines and lines[-1].strip() else []) + new
+        else:
+            lines[at:at] = new
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
-from explorer.diffusion import eps_from_x0, q_sample, x0_from_eps
+from explorer.diffusion import q_sample
 from explorer.schedules import DiscreteSchedule
 
 
@@ -101,6 +101,10 @@ class Sampler(ABC):
         prevs = steps[1:].tolist() + [0]
         self._prev = dict(zip(steps.tolist(), prevs))               # t -> t_prev
         self._next = {p: t for t, p in self._prev.items()}          # t_prev -> t
+        # sqrt(abar_t), sqrt(1 - abar_t) as floats, read once (not gathered every step)
+        roots = self.schedule.sqrt_alpha_bar.tolist()
+        roots_one_minus = self.schedule.sqrt_one_minus_alpha_bar.tolist()
+        self._roots = {t: (roots[t], roots_one_minus[t]) for t in steps.tolist()}
 
     def previous_timestep(self, t: int | Tensor) -> int:
         """The timestep after t in `timesteps` (0 after the last)."""
@@ -133,11 +137,14 @@ class Sampler(ABC):
     def predict_x0(self, model_output: Tensor, t: int, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """(x0_hat, eps_hat): x0_hat from eps (Ho et al. eq. 15), clipped if clip_sample, and the
         eps_hat it implies (re-derived after clipping, as improved-diffusion's DDIM does)."""
-        x0_hat = x0_from_eps(self.schedule, x_t, t, model_output)             # (B, C, H, W)
+        if t not in self._roots:
+            raise ValueError(f"timestep {t} is not one of the {self.num_inference_steps} set")
+        root_ab, root_one_minus_ab = self._roots[t]
+        x0_hat = (x_t - root_one_minus_ab * model_output) / root_ab           # (B, C, H, W)
         if not self.clip_sample:
             return x0_hat, model_output
         x0_hat = x0_hat.clamp(-1.0, 1.0)
-        return x0_hat, eps_from_x0(self.schedule, x_t, t, x0_hat)
+        return x0_hat, (x_t - root_ab * x0_hat) / root_one_minus_ab
 
     @staticmethod
     def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
