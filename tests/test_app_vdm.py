@@ -61,6 +61,15 @@ def panel_frames(path) -> list[np.ndarray]:
             for x in starts]
 
 
+def streaming_run(client):
+    """Start the session's run streaming (/vdm_run) and return its job once a frame arrived."""
+    job = client.submit(api_name="/vdm_run")
+    while not job.outputs():
+        job.status()
+        threading.Event().wait(0.05)
+    return job
+
+
 def test_every_required_api_name_is_public(served):
     names = session(served).view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert not [n for n in REQUIRED if f"/{n}" not in names]
@@ -180,10 +189,7 @@ def test_vdm_rewind_replays_and_branch_diverges(served):
 def test_vdm_stop_keeps_the_steps_taken(served):
     client = session(served)
     _run(client, sampler="ddpm", steps=1000)
-    job = client.submit(api_name="/vdm_run")
-    while not job.outputs():
-        job.status()
-        threading.Event().wait(0.05)
+    job = streaming_run(client)
     job.cancel()
     threading.Event().wait(1.0)
     info = client.predict(0, api_name="/vdm_show")[3]
@@ -282,10 +288,7 @@ def test_vdm_stop_ends_the_run_after_the_step_under_way(served):
     after it, and the run can go on with Step."""
     client = session(served)
     _run(client, sampler="ddpm", steps=1000)
-    job = client.submit(api_name="/vdm_run")
-    while not job.outputs():
-        job.status()
-        threading.Event().wait(0.05)
+    job = streaming_run(client)
     client.predict(api_name="/vdm_stop")
     job.cancel()
     threading.Event().wait(0.5)

@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_env import build_pretrained, close_app, launch_app
 from test_app_api import array, frames_of, gallery, plot_json, png
-from test_app_vdm import PANEL_PIXEL, panel_frames
+from test_app_vdm import PANEL_PIXEL, panel_frames, served, session  # noqa: F401 (a fixture)
 
 pytest.importorskip("gradio_client")
 
-from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from ui.common import PIXEL, STRIP_PIXEL, compose, ping_pong  # noqa: E402
@@ -33,17 +31,6 @@ FILES = ["vae-itp-gif", "vae-map-csv", "hvae-itp-gif", "hvae-map-csv", "vdm-scru
          "vdm-run-gif", "vdm-itp-gif", "vdm-dissolve-csv"]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = build_pretrained(tmp_path_factory.mktemp("pretrained"))
-    app, url = launch_app(root)
-    yield url, root
-    close_app(app)
-
-
-def session(served) -> Client:
-    """A new Client: a session of its own (the VDM's reverse run lives in it)."""
-    return Client(served[0], verbose=False)
 
 
 def gif_frames(path) -> list[np.ndarray]:
