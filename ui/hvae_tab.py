@@ -82,7 +82,8 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     gr.Markdown("## Map of one layer's latents")
     caption("The gallery's encoder means at layer $k$, mapped by PCA or t-SNE and coloured by "
             "class. A and B are placed on the map; on PCA the paths of $z_k$ are drawn. Hover a "
-            "point to see it; click it to make it image A or B.")
+            "point to see it; click it to make it image A or B. Compare the layers: which one "
+            "sorts the gallery by class, and which one mixes the classes?")
     with gr.Row():
         map_layer = layer_slider("hvae-map-layer")
         method = gr.Radio(METHODS, value="pca", label="projection", elem_id="hvae-method")

@@ -72,7 +72,8 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "t-SNE (keeps neighbours together; perplexity $\\approx$ the number of neighbours). "
             "A and B, uploads and drawings included, are placed on the fitted map (PCA "
             "projects them; t-SNE embeds them without moving the map); on PCA the lerp and "
-            "slerp paths are drawn. Hover a point to see it; click it to make it image A or B.")
+            "slerp paths are drawn. Hover a point to see it; click it to make it image A or B. "
+            "Look for the classes that overlap: those are the ones the encoder barely tells apart.")
     with gr.Row():
         method = gr.Radio(METHODS, value="pca", label="projection", elem_id="vae-method")
         perplexity = gr.Slider(*PERPLEXITY, value=30, step=1, label="t-SNE perplexity",
