@@ -85,7 +85,7 @@ def test_vdm_forward_is_the_closed_form_q_xt_given_x0(served, name):
     images, _ = gallery(root)
     s = schedule_of(root, name)
     clean, _, info0 = client.predict(DS, 4, None, name, 3, 0, api_name="/vdm_forward")
-    assert np.array_equal(frames_of(clean, 1, PIXEL, ["x_t, t = 0"])[0][0], images[4])
+    assert np.array_equal(frames_of(clean, 1, PIXEL)[0][0], images[4])
     assert info0["alpha_bar"] == 1.0
     image, hist, info = client.predict(DS, 4, None, name, 3, 600, api_name="/vdm_forward")
     assert info["alpha_bar"] == pytest.approx(float(s.alpha_bar[600]), rel=1e-9)
@@ -97,6 +97,33 @@ def test_vdm_forward_is_the_closed_form_q_xt_given_x0(served, name):
     other = client.predict(DS, 4, None, name, 4, 600, api_name="/vdm_forward")
     assert np.array_equal(png(again[0]), png(image)) and again[2] == info
     assert not np.array_equal(png(other[0]), png(image))
+
+
+def test_the_scrub_picture_names_its_t_and_the_page_data_rebuilds_it(served):
+    """The page paints the scrub itself from `scrub_data` (ui/scrub_paint.py): x_0, eps and the
+    schedule's roots rebuild the server's own picture exactly, mixed in float32 as numpy does;
+    the server's PNG is named after its t, so the page can tell a late reply from a current one."""
+    import json
+    from pathlib import Path
+
+    from ui import vdm_views as views
+    from ui.common import compose, frame_gap
+
+    client, (_, root) = session(served), served
+    image = client.predict(DS, 4, None, "learned", 3, 600, api_name="/vdm_forward")[0]
+    assert Path(image).name.startswith("x_t-0600-")
+    state = views.prepare_scrub(DS, 4, None, "learned", 3)
+    data = json.loads(views.scrub_data(state))
+    assert data["gap"] == frame_gap(PIXEL) and data["bins"] == [-4.0, 4.0, 40]
+    s = schedule_of(root, "learned")
+    assert data["a"] == s.sqrt_alpha_bar.tolist() and len(data["b"]) == s.T + 1
+    x0, eps = (np.array(data[k], np.float32).reshape(28, 28) for k in ("x0", "eps"))
+    for t in (0, 600, 1000):
+        x_t = np.float32(data["a"][t]) * x0 + np.float32(data["b"][t]) * eps
+        pixels = np.round((np.clip(x_t, -1, 1) + 1) * np.float32(127.5)).astype(np.uint8)
+        served_png = png(client.predict(DS, 4, None, "learned", 3, t, api_name="/vdm_forward")[0])
+        assert np.array_equal(compose([[pixels]], PIXEL), served_png)
+    assert views.scrub_data(None) == ""
 
 
 def test_vdm_forward_at_T_is_standard_noise(served):

@@ -10,6 +10,8 @@ toast and the app keeps serving. No other error may appear. Screenshots go to ar
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import shutil
 from pathlib import Path
@@ -242,6 +244,46 @@ def settled(page, every_ms: int = 700, limit_s: float = 60) -> int:
     raise AssertionError(f"the run did not stop: still at {before} after {limit_s} s")
 
 
+def data_url_pixels(url: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L"))
+
+
+def served_pixels(page, url: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(page.request.get(url).body())).convert("L"))
+
+
+def check_scrub_painted_in_the_page(page) -> None:
+    """The page paints x_t itself as the slider moves (ui/scrub_paint.py): the same pixels and
+    histogram as the server's reply for that t, and after a fast drag the last t stays shown,
+    whatever order the server's replies land in."""
+    expect(page.locator("#vdm-xt img")).to_have_attribute("src", re.compile(r"x_t-0900-"))
+    ours = page.evaluate("window.latentExplorerScrub(900)")
+    assert np.array_equal(data_url_pixels(ours["picture"]), served_pixels(page, src(page, "vdm-xt")))
+    bars = page.evaluate("document.querySelector('#vdm-hist .js-plotly-plot').data[0].y")
+    assert np.allclose(ours["histogram"], list(bars), atol=2e-4)
+
+    # a drag: ten moves in one go; the page shows each at once, and the last one stays
+    page.evaluate("""() => {
+      const range = document.querySelector('#vdm-t input[type=range]');
+      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+      for (let t = 100; t <= 1000; t += 100) {
+        set.call(range, String(t));
+        range.dispatchEvent(new Event('input', {bubbles: true}));
+        range.dispatchEvent(new Event('change', {bubbles: true}));
+      }
+    }""")
+    painted = page.locator("#vdm-xt img")
+    assert page.evaluate("document.querySelector('#vdm-xt img').src").startswith("data:image/png")
+    expect(painted).to_have_attribute("src", re.compile(r"x_t-1000-"))    # the server's, last
+    expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 1000")
+    page.wait_for_timeout(1500)                                 # no late reply paints over it
+    expect(painted).to_have_attribute("src", re.compile(r"x_t-1000-"))
+    assert np.array_equal(data_url_pixels(page.evaluate("window.latentExplorerScrub(1000)")["picture"]),
+                          served_pixels(page, src(page, "vdm-xt")))
+    set_slider(page, "vdm-t", 900)
+    expect(painted).to_have_attribute("src", re.compile(r"x_t-0900-"))
+
+
 def test_vdm_tab(page):
     page.get_by_role("tab", name="Diffusion (VDM)").click()
     expect(page.locator("#vdm-xt img")).to_be_visible()
@@ -255,6 +297,7 @@ def test_vdm_tab(page):
     expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 900")
     expect(page.locator("#vdm-curves .gtitle")).to_contain_text("t = 900")
     shot(page, "07_vdm_forward", "vdm-xt")
+    check_scrub_painted_in_the_page(page)
 
     # three reverse steps, one click each
     for k in (1, 2, 3):

@@ -70,6 +70,9 @@ def test_a_sneaker_dissolving_then_the_keyboard(served):
     assert checked_dataset(page) == "fashion-mnist"
     expect(page.locator("body.presenter")).to_have_count(1)
     expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 850")
+    # the server's own picture at the scene's t (a scene sets t with no input event: the page
+    # asks for it, ui/scrub_paint.py)
+    expect(page.locator("#vdm-xt img")).to_have_attribute("src", re.compile(r"x_t-0850-"))
     page.wait_for_timeout(1000)
     page.screenshot(path=ARTIFACTS / "13_talk_sneaker_presenter.png")
 
@@ -80,6 +83,7 @@ def test_a_sneaker_dissolving_then_the_keyboard(served):
     expect(page.locator("#vdm-t input[type=number]")).to_have_value("860")
     expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 860")
     expect(page.locator("#vdm-xt img")).not_to_have_attribute("src", old)
+    expect(page.locator("#vdm-xt img")).to_have_attribute("src", re.compile(r"x_t-0860-"))
     expect(page.locator("#vdm-step-text")).to_contain_text("0 taken")
     page.keyboard.press("s")
     expect(page.locator("#vdm-step-text")).to_contain_text("1 taken")

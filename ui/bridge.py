@@ -7,9 +7,10 @@ hovered point into `#ID-hover` as "i", each with the native value setter and an 
 Python hears them through `.change`. Plots are re-drawn with every update, so the script checks
 every half second for plots whose event emitter is new and binds them again.
 
-It also binds the keyboard shortcuts of talk mode (S step, R run, X stop, left / right arrows
-move the VDM tab's t slider by 10, P the presenter look; never while typing in a field) and holds
-the presenter look (a class on <body>: large type, black on white).
+It paints the VDM tab's forward scrub as the t slider moves (scrub_paint.py). It binds the
+keyboard shortcuts of talk mode (S step, R run, X stop, left / right arrows move the VDM tab's t
+slider by 10, P the presenter look; never while typing in a field) and holds the presenter look
+(a class on <body>: large type, black on white).
 
 It runs from `demo.load(js=...)` rather than `launch(head=...)`, so it is there however the app
 is launched (python app.py, tests, Spaces).
@@ -18,6 +19,8 @@ is launched (python app.py, tests, Spaces).
 from __future__ import annotations
 
 import json
+
+from .scrub_paint import JS as SCRUB_JS
 
 PLOTS = ("vae-map", "vae2d-map", "hvae-map", "vdm-dissolve")
 
@@ -91,12 +94,16 @@ _JS = """
     const shapes = (gd.layout.shapes || []).map(s => Object.assign({}, s, {x0: t, x1: t}));
     window.Plotly.relayout(gd, {shapes, "title.text": `noise schedules, cursor at t = ${t}`});
   };
+__SCRUB__
   document.addEventListener("input", (ev) => {
-    if (ev.target && ev.target.closest && ev.target.closest("#vdm-t")) moveCursor();
+    if (!ev.target || !ev.target.closest || !ev.target.closest("#vdm-t")) return;
+    scrubMoved();
+    afterPaint(moveCursor);
   }, true);
 
   bind();
-  setInterval(() => { bind(); moveCursor(); }, 500);
+  watch();
+  setInterval(() => { bind(); watch(); scrubCheck(); moveCursor(); }, 500);
 
   // keyboard: S step, R run, X stop, left/right move t by 10 (VDM tab), P presenter mode;
   // never while typing in a field, and only on controls that are on screen
@@ -129,7 +136,8 @@ _JS = """
 }
 """
 
-JS = _JS.replace("__CSS__", json.dumps(CSS)).replace("__PLOTS__", json.dumps(list(PLOTS)))
+JS = (_JS.replace("__CSS__", json.dumps(CSS)).replace("__PLOTS__", json.dumps(list(PLOTS)))
+      .replace("__SCRUB__", SCRUB_JS))
 
 
 def parse_click(payload: str | None) -> int | None:

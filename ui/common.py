@@ -59,6 +59,11 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+def frame_gap(pixel: int) -> int:
+    """The grey gap `compose` leaves around frames drawn `pixel` screen pixels a model pixel."""
+    return max(4, pixel)
+
+
 def compose(rows: Sequence[Sequence[np.ndarray]], pixel: int = STRIP_PIXEL,
             col_labels: Sequence[str] | None = None, row_labels: Sequence[str] | None = None,
             font_size: int = 22) -> np.ndarray:
@@ -69,7 +74,7 @@ def compose(rows: Sequence[Sequence[np.ndarray]], pixel: int = STRIP_PIXEL,
     rows = [list(r) for r in rows]
     if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
         raise ValueError("compose needs a non-empty grid with rows of equal length")
-    font, cell, gap = _font(font_size), SIDE * pixel, max(4, pixel)
+    font, cell, gap = _font(font_size), SIDE * pixel, frame_gap(pixel)
     measure = ImageDraw.Draw(Image.new("L", (1, 1)))
     left = (max(measure.textlength(t, font=font) for t in row_labels) + 2 * gap
             if row_labels else 0)
@@ -141,8 +146,9 @@ def _content_file(data: bytes, suffix: str, name: str = "") -> str:
     return str(path)
 
 
-def png_file(image: np.ndarray) -> str:
-    """Write a uint8 picture as a PNG file named by its content and return the path.
+def png_file(image: np.ndarray, name: str = "") -> str:
+    """Write a uint8 picture as a PNG file named by its content (<name>-<hash>.png with a name)
+    and return the path.
 
     Handlers return paths rather than arrays on purpose: Gradio saves an array by rewriting
     <cache>/<hash>/image.png in place, so two events that show the same picture at once (both
@@ -150,7 +156,7 @@ def png_file(image: np.ndarray) -> str:
     the cache atomically."""
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=1)
-    return _content_file(buffer.getvalue(), "png")
+    return _content_file(buffer.getvalue(), "png", name)
 
 
 _GREY_PALETTE = np.repeat(np.arange(256, dtype=np.uint8), 3).tobytes()   # index i = grey i

@@ -161,7 +161,8 @@ class FastFigure:
 # ---------------------------------------------------------------- the VDM tab
 
 SCHEDULE_COLORS = {"learned": "#d62728", "linear": "#1f77b4", "cosine": "#2ca02c"}
-_BINS = np.linspace(-4, 4, 41)
+HISTOGRAM_BINS = (-4.0, 4.0, 40)          # x_t's pixel histogram: [low, high, bins]
+_BINS = np.linspace(*HISTOGRAM_BINS[:2], HISTOGRAM_BINS[2] + 1)
 _GRID = np.linspace(-4, 4, 161)
 
 

@@ -55,6 +55,8 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     with gr.Accordion("numbers at t (JSON)", open=False):
         scrub_numbers = gr.JSON(elem_id="vdm-scrub-numbers")
     scrub_state = gr.State(None)
+    # x_0, eps and the schedule for the page to paint the scrub itself (scrub_paint.py)
+    scrub_data = gr.Textbox(visible="hidden", elem_id="vdm-scrub-data")
 
     gr.Markdown("## Reverse process: one run, step by step")
     caption("A network predicts the noise, $\\hat\\epsilon_\\theta(x_t, t)$; from it "
@@ -169,12 +171,19 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     fwd_in, fwd_out = [dataset, *a, schedule, noise_seed, t], [scrub_state, x_t, histogram,
                                                                scrub_numbers]
     gr.on([schedule.change, noise_seed.change], friendly(views.forward), fwd_in, fwd_out,
-          api_name="vdm_forward", show_progress="hidden")
+          api_name="vdm_forward", show_progress="hidden").then(
+        views.scrub_data, scrub_state, scrub_data, api_visibility="private",
+        show_progress="hidden")
     gr.on([demo.load, panel.a_image.change], quiet(views.forward, 4), fwd_in, fwd_out,
-          api_name="vdm_forward_auto", api_visibility="undocumented", show_progress="hidden")
-    t.change(friendly(views.scrub), [scrub_state, t], [x_t, histogram, scrub_numbers],
-             api_name="vdm_scrub", api_visibility="undocumented", show_progress="hidden",
-             concurrency_limit=8)
+          api_name="vdm_forward_auto", api_visibility="undocumented", show_progress="hidden"
+          ).then(views.scrub_data, scrub_state, scrub_data, api_visibility="private",
+                 show_progress="hidden")
+    # while t moves the page paints x_t and its histogram itself (scrub_paint.py); the server's
+    # reply comes once the move ends (Gradio's release: a pointer let go, or the page script
+    # after a key or a scene link moved t), so a drag sends one request, not one per step
+    t.release(friendly(views.scrub), [scrub_state, t], [x_t, histogram, scrub_numbers],
+              api_name="vdm_scrub", api_visibility="undocumented", show_progress="hidden",
+              concurrency_limit=8)
     # the page script moves the curves' cursor as t moves (bridge.py); the server redraws them
     # when a drag ends
     gr.on([demo.load, t.release], friendly(views.curves), [dataset, t], curves,

@@ -7,6 +7,7 @@ simple values, so each is also an API endpoint. Models are read, never changed.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -21,10 +22,10 @@ from explorer.samplers import SAMPLERS, make_sampler
 from explorer.sampling import ddim_decode, ddim_invert, sample, step_generator
 from explorer.schedules import DiscreteSchedule, make_schedule
 
-from .common import (GIF_HOLD_MS, GIF_MS, PIXEL, check_float, check_int, check_seed, compose,
-                     gif_file, interpolation_gif, strip, terms_table)
+from .common import (BACKGROUND, GIF_HOLD_MS, GIF_MS, PIXEL, check_float, check_int, check_seed,
+                     compose, frame_gap, gif_file, interpolation_gif, png_file, strip, terms_table)
 from .maps import coordinates_csv
-from .plots import histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
+from .plots import HISTOGRAM_BINS, histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
 from .store import STORE, resolve_input
 
 SCHEDULE_CHOICES = ("learned", "linear", "cosine")
@@ -98,7 +99,24 @@ def scrub(state: Scrub | None, t: int):
                "alpha_bar": float(s.alpha_bar[t]), "log_snr": float(s.log_snr[t]),
                "snr": float(s.snr[t]), "mean": float(x_t.mean()), "std": float(x_t.std())}
     image = to_uint8(torch.from_numpy(x_t).clamp(-1, 1)[None])[0]
-    return (compose([[image]], PIXEL, [f"x_t, t = {t}"]), histogram_plot(x_t, t), numbers)
+    # no caption drawn in: the page paints the same pixels itself as the slider moves
+    # (scrub_paint.py), and tells which t a reply shows by the file's name
+    picture = png_file(compose([[image]], PIXEL), name=f"x_t-{t:04d}")
+    return picture, histogram_plot(x_t, t), numbers
+
+
+def scrub_data(state: Scrub | None) -> str:
+    """What the page needs to paint the scrub itself (ui/scrub_paint.py), as JSON: x_0 and eps
+    (784 float32 values each, row-major), sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t) for
+    t = 0..T, the picture's geometry (as `compose` draws it) and the histogram's bins
+    [low, high, count]. "" before an image is chosen."""
+    if state is None:
+        return ""
+    s = schedule_of(state.dataset, state.schedule)
+    return json.dumps({
+        "x0": state.x0.ravel().tolist(), "eps": state.eps.ravel().tolist(),
+        "a": s.sqrt_alpha_bar.tolist(), "b": s.sqrt_one_minus_alpha_bar.tolist(),
+        "pixel": PIXEL, "gap": frame_gap(PIXEL), "background": BACKGROUND, "bins": HISTOGRAM_BINS})
 
 
 def scrub_frames(state: Scrub, n: int = 40) -> tuple[list[int], np.ndarray]:
