@@ -18,7 +18,10 @@ Three checks ride along:
   the load the same is done on the quiet app, with its CPU over 1 s before and after the cancel.
 - Sessions apart: users 1 and 2 run the same seeded DDPM run step by step at the same time;
   every step (taken, t and the step panel PNG's bytes) must equal a solo replay made before.
-- Memory: the app's RSS before and after the load, the growth per 1,000 interactions.
+- Memory: the same users first run for WARM_S seconds unmeasured (what grows once: their
+  sessions, the first concurrent use of Gradio's threads); then the app's RSS before and after
+  the measured load, each read once the app is quiet and has trimmed its heap
+  (explorer/allocator.py), gives the growth per 1,000 interactions.
 
 The section "## Reliability: N users for S s" replaces an earlier one in BENCHMARKS.md (the rest
 of the file is kept); --json FILE writes the figures.
@@ -36,11 +39,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from explorer.allocator import trim_period
 from explorer.bench.report import format_value, loadavg, machine_info
 from explorer.bench.server import HOST, App, CallError, call, cpu_seconds, proc_status
 from explorer.bench.stats import MET, MISSED, NOT_RUN, percentile, verdict
 
 USERS, SECONDS, QUICK_USERS, QUICK_SECONDS = 20, 60.0, 5, 10.0
+WARM_S, QUICK_WARM_S = 15.0, 3.0       # the same users first, unmeasured: one-time growth
 THINK_S = (0.05, 0.3)                 # a user's pause between two calls
 CALL_TIMEOUT_S = 60.0                 # one call; longer is an error
 STOP_AFTER_S = 2.0                    # the long run is cancelled this long after it starts
@@ -411,7 +416,8 @@ class LoadReport:
     datasets: dict
     wall_s: float = 0.0
     records: list[Record] = field(default_factory=list)
-    rss: dict = field(default_factory=dict)             # MiB: start, before, after, peak
+    rss: dict = field(default_factory=dict)   # MiB: start, before_warm, before, after, peak
+    warm: dict = field(default_factory=dict)  # the unmeasured warm load: seconds, calls
     loadavg: list[float] = field(default_factory=list)  # 1-min loadavg every second of the load
     samples: list[tuple] = field(default_factory=list)  # (s, calls started, app RSS MiB) each s
     app_cores: float | None = None                      # the app's CPU during the load, cores
@@ -480,7 +486,7 @@ class LoadReport:
                 "ok": self.count(OK), "refused_as_expected": self.count(REFUSED),
                 "errors": self.count(ERROR),
                 "first_errors": [r.message for r in self.records if r.outcome == ERROR][:5],
-                "per_kind": self.per_kind(), "rss_mib": self.rss,
+                "per_kind": self.per_kind(), "rss_mib": self.rss, "warm_load": self.warm,
                 "rss_growth_mb_per_1000": self.growth_mb_per_1000(),
                 "rss_growth_mb_per_1000_second_half": self.steady_mb_per_1000(),
                 "samples_s_calls_rss_mib": self.samples,
@@ -532,6 +538,19 @@ def _monitor(pid: int, budget: Budget, stop: threading.Event, out: LoadReport) -
             out.samples.append((round(time.perf_counter() - start, 2), budget.taken, rss))
 
 
+def _run_crowd(crowd: list[User], prologues: dict, seconds: float) -> set[int]:
+    """Run every user in a thread of its own until its budget is spent (a hard stop a call's
+    timeout and a minute after `seconds`); the indices of users still running then."""
+    threads = [threading.Thread(target=u.run, args=(prologues.get(u.index),), daemon=True,
+                                name=f"load-user-{u.index}") for u in crowd]
+    hard_stop = time.perf_counter() + seconds + CALL_TIMEOUT_S + 60
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, hard_stop - time.perf_counter()))
+    return {u.index for u, thread in zip(crowd, threads) if thread.is_alive()}
+
+
 def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: int,
              options: dict, log: Callable[[str], None]) -> LoadReport:
     """Start the app, warm every interaction up, run the users, measure, stop the app."""
@@ -560,6 +579,21 @@ def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: 
         fn = fn_index(port, "vdm_run")
         report.notes += [f"warm-up: {r.message}" for r in warm.records if r.outcome == ERROR]
         app.wait_idle(30, 0.5)
+        time.sleep(trim_period() + 1.0)
+        report.rss["before_warm"] = proc_status(pid, "VmRSS")
+
+        # the same users for a while first: what grows once (their sessions, the first
+        # concurrent use of Gradio's threads) is measured apart from what grows per call
+        warm_s = QUICK_WARM_S if seconds < SECONDS else WARM_S
+        log(f"warm load: the same {users} users for {warm_s:g} s, not measured")
+        crowd = [User(i, seed, mix, Budget(max_requests, warm_s), send) for i in range(users)]
+        _run_crowd(crowd, {}, warm_s)
+        report.warm = {"seconds": warm_s, "calls": sum(len(u.records) for u in crowd)}
+        for u in crowd:
+            report.records += [r for r in u.records if r.outcome == ERROR]
+            u.records = []
+        app.wait_idle(60, 1.0)
+        time.sleep(trim_period() + 1.0)
         report.rss["before"] = proc_status(pid, "VmRSS")
 
         log(f"load: {users} users for {seconds:g} s (at most {max_requests} calls)")
@@ -574,31 +608,28 @@ def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: 
                 prologues[i] = lambda u, out=twins[f"user {i}"]: twin_run(u, get, out)
         else:
             report.notes.append("fewer than 3 users: no Stop or isolation check under load")
-        crowd = [User(i, seed, mix, budget, send) for i in range(users)]
-        threads = [threading.Thread(target=u.run, args=(prologues.get(u.index),), daemon=True,
-                                    name=f"load-user-{u.index}") for u in crowd]
+        for u in crowd:
+            u.budget = budget
         stop_monitor = threading.Event()
         monitor = threading.Thread(target=_monitor, args=(pid, budget, stop_monitor, report), daemon=True)
         cpu0, start = cpu_seconds(pid), time.perf_counter()
         monitor.start()
-        for thread in threads:
-            thread.start()
-        hard_stop = start + seconds + CALL_TIMEOUT_S + 60
-        for thread in threads:
-            thread.join(max(0.0, hard_stop - time.perf_counter()))
+        alive = _run_crowd(crowd, prologues, seconds)
         report.wall_s = time.perf_counter() - start
         report.app_cores = (cpu_seconds(pid) - cpu0) / report.wall_s
         stop_monitor.set()
-        for u, thread in zip(crowd, threads):
+        for u in crowd:
             report.records += list(u.records)
-            if thread.is_alive():
+            if u.index in alive:
                 report.records.append(Record("hard stop", 0.0, ERROR, f"user {u.index} was "
                                              "still waiting on a call at the hard stop"))
         report.stop_load = stop_found.get("r")
         report.isolation, report.isolation_notes = check_isolation(solo, twins)
 
-        log("after: waiting for the app to go quiet, then its RSS and the Stop check")
+        log("after: waiting for the app to go quiet and trim its heap, then its RSS and the "
+            "Stop check")
         app.wait_idle(60, 1.0)
+        time.sleep(trim_period() + 1.0)                  # the app's next malloc_trim has run
         report.rss["after"] = proc_status(pid, "VmRSS")
         quiet = User(-3, seed, mix, Budget(10**6, 10**6), send)
         report.stop_quiet = stop_check(quiet, port, fn, pid)
@@ -632,6 +663,10 @@ def section(report: LoadReport) -> str:
            f"| requests served (answered: done, or a bad call refused) | {served} in "
            f"{report.wall_s:.1f} s ({served / max(report.wall_s, 1e-9):.1f}/s) | — | — |",
            f"| bad calls refused as expected (clear message) | {refused} | — | — |",
+           f"| app RSS over the warm load first (the same users, {report.warm.get('seconds', 0):g}"
+           f" s, not measured: their sessions, the first concurrent use of the threads) | "
+           f"{mb(rss.get('before_warm'))} → {mb(rss.get('before'))}; "
+           f"{report.warm.get('calls', 0)} interactions | — | — |",
            f"| app RSS before → after the load (peak during) | {mb(rss.get('before'))} → "
            f"{mb(rss.get('after'))} ({mb(rss.get('peak'))}); {len(report.records)} "
            "interactions | — | — |"]
