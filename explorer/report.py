@@ -42,7 +42,7 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
   (temperature 1) and reconstructions; VDM rows score DDIM-20, DDIM-50 and DDPM-1000.
 
 """
-VDM_SAMPLERS = (("ddim", 20), ("ddim", 50), ("ddpm", 1000))
+VDM_SAMPLERS = (("ddim", 20), ("ddim", 50), ("ddpm", 50), ("ddpm", 1000))
 
 
 @torch.no_grad()

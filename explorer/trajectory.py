@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from explorer.config import check_choice
-from explorer.samplers import SAMPLERS, Sampler, make_sampler
+from explorer.samplers import SAMPLERS, Sampler, make_sampler, spaced_timesteps
 from explorer.sampling import DenoiseStep, EpsModel, sample_progressive, step_generator
 from explorer.schedules import DiscreteSchedule
 
@@ -63,6 +63,11 @@ class Trajectory:
         sampler = make_sampler(self.sampler, schedule, **kwargs)
         sampler.set_timesteps(self.steps, self.t_start)
         return sampler
+
+    def timesteps(self, T: int) -> tuple[int, ...]:
+        """The run's timesteps on a schedule of T steps, descending (those `make_sampler` sets;
+        no sampler is built)."""
+        return spaced_timesteps(T, self.steps, self.t_start)
 
     @property
     def taken(self) -> int:

@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import io
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -76,8 +77,8 @@ def compose(rows: Sequence[Sequence[np.ndarray]], pixel: int = STRIP_PIXEL,
         raise ValueError("compose needs a non-empty grid with rows of equal length")
     font, cell, gap = _font(font_size), SIDE * pixel, frame_gap(pixel)
     measure = ImageDraw.Draw(Image.new("L", (1, 1)))
-    left = (max(measure.textlength(t, font=font) for t in row_labels) + 2 * gap
-            if row_labels else 0)
+    left = (math.ceil(max(measure.textlength(t, font=font) for t in row_labels)) + 2 * gap
+            if row_labels else 0)                     # whole pixels: labels come from a cache
     top = font_size + 2 * gap if col_labels else 0
     n_rows, n_cols = len(rows), len(rows[0])
     width = int(left + n_cols * (cell + gap) + gap)
@@ -87,15 +88,42 @@ def compose(rows: Sequence[Sequence[np.ndarray]], pixel: int = STRIP_PIXEL,
     for i, row in enumerate(rows):
         y = int(top + gap + i * (cell + gap))
         if row_labels:
-            draw.text((gap, y + cell / 2), row_labels[i], fill=TEXT, font=font, anchor="lm")
+            _paste_label(canvas, draw, (gap, y + cell / 2), row_labels[i], font_size, "lm")
         for j, image in enumerate(row):
             x = int(left + gap + j * (cell + gap))
             canvas.paste(Image.fromarray(upscale(image, pixel)), (x, y))
     if col_labels:
         for j, label in enumerate(col_labels):
             x = left + gap + j * (cell + gap) + cell / 2
-            draw.text((x, gap + font_size / 2), label, fill=TEXT, font=font, anchor="mm")
+            _paste_label(canvas, draw, (x, gap + font_size / 2), label, font_size, "mm")
     return np.asarray(canvas)
+
+
+def _paste_label(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[float, float],
+                 text: str, size: int, anchor: str) -> None:
+    """draw.text(at, text, anchor=anchor) in TEXT on BACKGROUND, from a cache of rendered labels
+    where `at` is whole pixels (as every label of `compose` is): the same pixels, without
+    rendering the glyphs again (a filmstrip redraws the same labels at every step)."""
+    x, y = at
+    if x != int(x) or y != int(y):
+        draw.text(at, text, fill=TEXT, font=_font(size), anchor=anchor)
+        return
+    ink, (dx, dy) = _label(text, size, anchor)
+    if ink is not None:
+        canvas.paste(ink, (int(x) + dx, int(y) + dy))
+
+
+@functools.lru_cache(maxsize=2048)
+def _label(text: str, size: int, anchor: str) -> tuple[Image.Image | None, tuple[int, int]]:
+    """`text` drawn in TEXT on BACKGROUND, cropped to its box, and the box's offset from the
+    anchor point (None for text without a box)."""
+    font = _font(size)
+    left, top, right, bottom = font.getbbox(text, anchor=anchor)
+    if right <= left or bottom <= top:
+        return None, (0, 0)
+    ink = Image.new("L", (right - left, bottom - top), BACKGROUND)
+    ImageDraw.Draw(ink).text((-left, -top), text, fill=TEXT, font=font, anchor=anchor)
+    return ink, (left, top)
 
 
 def strip(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,

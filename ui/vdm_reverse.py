@@ -73,7 +73,7 @@ def views(session: Session, shown: int | None = None):
     and the update of the step slider. Returns (session, panel, film, text, numbers, slider)."""
     run = session.run
     shown = run.taken if shown is None else check_int("step", shown, 0, run.taken)
-    timesteps = run.make_sampler(STORE.model(session.dataset, "vdm").schedule).timesteps.tolist()
+    timesteps = run.timesteps(STORE.model(session.dataset, "vdm").T)
     t_of = lambda k: timesteps[k] if k < len(timesteps) else 0        # t before step k
     if shown == 0:
         frames = [_image(run.xs[0]), BLANK, BLANK, BLANK]
@@ -112,7 +112,7 @@ def run_gif(session: Session | None) -> str:
     run = session.run
     xs, x0s = list(run.xs), list(run.x0s)                # a snapshot: Run may be appending
     taken = min(len(x0s), len(xs) - 1)
-    timesteps = run.make_sampler(STORE.model(session.dataset, "vdm").schedule).timesteps.tolist()
+    timesteps = run.timesteps(STORE.model(session.dataset, "vdm").T)
     t_of = lambda k: timesteps[k] if k < len(timesteps) else 0        # t before step k
     picks = np.linspace(0, taken, min(GIF_FRAMES, taken + 1)).round().astype(int).tolist()
     frames = [[_image(xs[k]), _image(x0s[k - 1]) if k else BLANK] for k in picks]

@@ -63,11 +63,12 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "$\\hat x_0 = (x_t - \\sqrt{1-\\bar\\alpha_t}\\,\\hat\\epsilon) / \\sqrt{\\bar\\alpha_t}$ "
             "and a step draws $x_{t'} \\sim p(x_{t'}|x_t) = q(x_{t'}|x_t, \\hat x_0)$. "
             "**DDPM** adds fresh noise every step; **DDIM** with $\\eta = 0$ adds none (a seed "
-            "only fixes $x_T$). Watch $\\hat x_0$ settle long before $x_t$ looks clean. Step, "
+            "only fixes $x_T$). DDPM is the default: from pure noise this small model's DDIM "
+            "samples come out blotchy, its DDPM samples look like the data (MODELS.md). Watch $\\hat x_0$ settle long before $x_t$ looks clean. Step, "
             "Run (Stop halts it), move the slider back to any step and rewind or branch there "
             "with another seed.")
     with gr.Row():
-        sampler = gr.Radio(["ddim", "ddpm"], value="ddim", label="sampler", elem_id="vdm-sampler")
+        sampler = gr.Radio(["ddpm", "ddim"], value="ddpm", label="sampler", elem_id="vdm-sampler")
         eta = gr.Slider(0, 1, value=0, step=0.05, label="eta (DDIM)", elem_id="vdm-eta")
         steps = gr.Slider(1, reverse.STEPS_MAX, value=50, step=1, label="steps",
                           elem_id="vdm-steps")

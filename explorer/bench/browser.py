@@ -214,6 +214,8 @@ def measure_browser(url: str, quick: bool = False, settle: Callable[[], object] 
                                          lambda i: again[i]), len(again))
 
             log("browser: DDIM with 1000 steps, then Step")
+            page.locator("#vdm-sampler label", has_text="ddim").click()
+            expect(page.locator("#vdm-step-text")).to_contain_text("DDIM")
             page.locator("#vdm-steps input[type=number]").fill("1000")
             page.locator("#vdm-steps input[type=number]").press("Enter")
             page.locator("#vdm-steps input[type=range]").dispatch_event("pointerup")

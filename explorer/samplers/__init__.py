@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from explorer.config import check_choice
-from explorer.samplers.base import Sampler, SamplerOutput, StepCoefficients
+from explorer.samplers.base import Sampler, SamplerOutput, StepCoefficients, spaced_timesteps
 from explorer.samplers.ddim import DDIMSampler
 from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
 from explorer.schedules import DiscreteSchedule
@@ -32,4 +32,4 @@ def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> S
 
 
 __all__ = ["SAMPLERS", "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "Sampler", "SamplerOutput",
-           "StepCoefficients", "make_sampler", "sampler_from_config"]
+           "StepCoefficients", "make_sampler", "sampler_from_config", "spaced_timesteps"]

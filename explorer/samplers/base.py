@@ -14,6 +14,7 @@ Glossary (Ho et al. 2020; Song et al. 2021, "DDIM"; a schedule's tables are inde
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -24,6 +25,21 @@ from torch import Tensor
 
 from explorer.diffusion import q_sample
 from explorer.schedules import DiscreteSchedule
+
+
+def spaced_timesteps(T: int, n: int, t_start: int | None = None) -> tuple[int, ...]:
+    """The n evenly spaced integer timesteps from t_start (default T) down to 1 that
+    `Sampler.set_timesteps(n, t_start)` uses, descending (arguments as it checks them)."""
+    return _grid(T, n, T if t_start is None else t_start)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(T: int, n: int, t_start: int) -> tuple[tuple[int, ...], dict, dict]:
+    """(timesteps, t -> t_prev, t_prev -> t), computed once per (T, n, t_start); read only."""
+    # spacing (t_start - 1) / (n - 1) >= 1, so the rounded values are distinct
+    steps = tuple(torch.linspace(t_start, 1, n, dtype=torch.float64).round().long().tolist())
+    prev = dict(zip(steps, steps[1:] + (0,)))
+    return steps, prev, {p: t for t, p in prev.items()}
 
 
 @dataclass
@@ -94,17 +110,13 @@ class Sampler(ABC):
         n = num_inference_steps
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= t_start:
             raise ValueError(f"num_inference_steps must be an int in 1..{t_start}, got {n!r}")
-        # spacing (t_start - 1) / (n - 1) >= 1, so the rounded values are distinct
-        steps = torch.linspace(t_start, 1, n, dtype=torch.float64).round().long()
+        steps, self._prev, self._next = _grid(T, n, t_start)
         self.num_inference_steps = n
-        self.timesteps = steps                                       # (n,) descending
-        prevs = steps[1:].tolist() + [0]
-        self._prev = dict(zip(steps.tolist(), prevs))               # t -> t_prev
-        self._next = {p: t for t, p in self._prev.items()}          # t_prev -> t
+        self.timesteps = torch.tensor(steps)                         # (n,) descending
         # sqrt(abar_t), sqrt(1 - abar_t) as floats, read once (not gathered every step)
         roots = self.schedule.sqrt_alpha_bar.tolist()
         roots_one_minus = self.schedule.sqrt_one_minus_alpha_bar.tolist()
-        self._roots = {t: (roots[t], roots_one_minus[t]) for t in steps.tolist()}
+        self._roots = {t: (roots[t], roots_one_minus[t]) for t in steps}
 
     def previous_timestep(self, t: int | Tensor) -> int:
         """The timestep after t in `timesteps` (0 after the last)."""
