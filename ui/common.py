@@ -245,14 +245,18 @@ def interpolation_gif(columns: Sequence[np.ndarray], names: Sequence[str],
     return gif_file(rows, labels, pixel, durations, name, order)
 
 
-def csv_file(header: Sequence[str], rows, name: str) -> str:
-    """A CSV file (the csv module's dialect: commas, quoted when needed) of a header and rows;
-    returns its path."""
+def csv_text(rows) -> str:
+    """Rows in the csv module's dialect (commas, quoted when needed), one line each."""
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return _content_file(text.getvalue().encode(), "csv", name)
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    return text.getvalue()
+
+
+def csv_file(header: Sequence[str], rows, name: str, head: str = "") -> str:
+    """A CSV file of a header and rows, `head` (rows already written by csv_text) first;
+    returns its path."""
+    text = csv_text([header]) + head + csv_text(rows)
+    return _content_file(text.encode(), "csv", name)
 
 
 def _as_files(result):

@@ -5,6 +5,7 @@ CSV of the coordinates it plots (`coordinates_csv`), for slides and for other to
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import gradio as gr
@@ -12,8 +13,8 @@ import numpy as np
 
 from explorer.latent import PROJECTIONS, Projection, project
 
-from .common import check_float, csv_file
-from .plots import latent_map
+from .common import check_float, csv_file, csv_text
+from .plots import FastFigure, latent_map, map_overlays
 from .store import STORE
 
 METHODS = [("PCA", "pca"), ("t-SNE", "tsne")]
@@ -56,12 +57,15 @@ def coordinates_csv(points: np.ndarray, labels: np.ndarray, class_names, marks=N
     (points (N, 2), gallery order), then one per mark (name -> (2,); label = its name, index and
     class_name empty) and per point of a path (name -> (F, 2); label "<name> <j>", j = 0..F-1).
     Returns its path."""
-    rows = [(i, int(c), str(class_names[int(c)]), float(x), float(y))
-            for i, (c, (x, y)) in enumerate(zip(labels.tolist(), points.tolist()))]
-    rows += [("", mark, "", float(xy[0]), float(xy[1])) for mark, xy in (marks or {}).items()]
+    digest = hashlib.sha1(np.ascontiguousarray(points)).hexdigest()
+    head = STORE.cached(("map-csv", digest, tuple(labels.tolist()), tuple(class_names)),
+                        lambda: csv_text(
+        (i, int(c), str(class_names[int(c)]), float(x), float(y))
+        for i, (c, (x, y)) in enumerate(zip(labels.tolist(), points.tolist()))))
+    rows = [("", mark, "", float(xy[0]), float(xy[1])) for mark, xy in (marks or {}).items()]
     rows += [("", f"{path} {j}", "", float(x), float(y))
              for path, xy in (paths or {}).items() for j, (x, y) in enumerate(xy.tolist())]
-    return csv_file(CSV_HEADER, rows, name)
+    return csv_file(CSV_HEADER, rows, name, head=head)
 
 
 def map_views(projection: Projection, dataset: str, title: str, marks: dict[str, np.ndarray],
@@ -82,7 +86,11 @@ def map_views(projection: Projection, dataset: str, title: str, marks: dict[str,
     drawn = ({path: projection.transform(z.reshape(len(z), -1)) for path, z in paths.items()}
              if projection.method == "pca" else {})
     label = "PCA" if projection.method == "pca" else "t-SNE"
-    figure = latent_map(projection.points, gallery.labels, gallery.class_names,
-                        f"{title} ({label})", placed, drawn)
+    title = f"{title} ({label})"
+    # the gallery's points drawn and validated once per fitted map; A, B and paths on top
+    digest = hashlib.sha1(np.ascontiguousarray(projection.points)).hexdigest()
+    base = STORE.cached(("map-figure", dataset, title, digest), lambda: FastFigure(
+        latent_map(projection.points, gallery.labels, gallery.class_names, title)))
+    figure = base.emit(extra=map_overlays(placed, drawn))
     return figure, coordinates_csv(projection.points, gallery.labels, gallery.class_names,
                                    placed, drawn, f"{name}-{projection.method}")

@@ -46,19 +46,32 @@ def latent_map(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str
             marker=dict(size=7, color=COLORS[c % len(COLORS)], opacity=0.75),
             customdata=index[sel], hovertext=[f"{name} #{i}" for i in index[sel]],
             hoverinfo="text"))
-    for name, xy in (paths or {}).items():
-        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=name,
-                                 line=dict(width=3, color="black",
-                                           dash="dot" if name.startswith("slerp") else "solid"),
-                                 marker=dict(size=6, color="black"), hoverinfo="name"))
-    for name, xy in (marks or {}).items():
-        fig.add_trace(go.Scatter(
-            x=[xy[0]], y=[xy[1]], mode="markers+text", name=name, text=[name],
-            textposition="top center", textfont=dict(size=22, color=MARK_COLORS.get(name)),
-            marker=dict(size=22, symbol="star", color=MARK_COLORS.get(name, "black"),
-                        line=dict(width=2, color="white")), hoverinfo="name"))
+    for trace in map_overlays(marks, paths):
+        fig.add_trace(trace)
     return _layout(fig, title, height, hovermode="closest", clickmode="event",
                    legend=dict(itemsizing="constant"))
+
+
+def map_overlays(marks: dict[str, np.ndarray] | None = None,
+                 paths: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """The traces `latent_map` draws for `marks` and `paths`, as plain plotly JSON (to go on a
+    cached map with FastFigure.emit(extra=...) without validating a figure again)."""
+    out = []
+    for name, xy in (paths or {}).items():
+        out.append({"type": "scatter", "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(),
+                    "mode": "lines+markers", "name": name, "hoverinfo": "name",
+                    "line": {"width": 3, "color": "black",
+                             "dash": "dot" if name.startswith("slerp") else "solid"},
+                    "marker": {"size": 6, "color": "black"}})
+    for name, xy in (marks or {}).items():
+        color = MARK_COLORS.get(name)
+        out.append({"type": "scatter", "x": [float(xy[0])], "y": [float(xy[1])],
+                    "mode": "markers+text", "name": name, "text": [name],
+                    "textposition": "top center", "hoverinfo": "name",
+                    "textfont": {"size": 22, **({"color": color} if color else {})},
+                    "marker": {"size": 22, "symbol": "star", "color": color or "black",
+                               "line": {"width": 2, "color": "white"}}})
+    return out
 
 
 def posterior_plot(mu: np.ndarray, sigma: np.ndarray) -> go.Figure:
@@ -72,17 +85,27 @@ def posterior_plot(mu: np.ndarray, sigma: np.ndarray) -> go.Figure:
                    xaxis_title="latent dimension j", yaxis_title="z_j", showlegend=False)
 
 
-def norm_plot(paths: dict[str, np.ndarray], reference: float) -> go.Figure:
+def norm_plot(paths: dict[str, np.ndarray], reference: float) -> PlotData:
     """||z|| along each path; the dashed line is sqrt(D), where N(0, I) puts almost all mass."""
+    frames = {len(norms) for norms in paths.values()}
+    if len(frames) != 1:
+        raise ValueError("every path needs the same number of frames")
+    base = _norm_base(tuple(paths), float(reference), frames.pop())
+    return base.emit({i: {"y": np.asarray(norms, dtype=float).tolist()}
+                      for i, norms in enumerate(paths.values())})
+
+
+@functools.lru_cache(maxsize=64)
+def _norm_base(names: tuple[str, ...], reference: float, frames: int) -> FastFigure:
     fig = go.Figure()
-    for name, norms in paths.items():
-        w = np.linspace(0, 1, len(norms))
-        fig.add_trace(go.Scatter(x=w, y=norms, mode="lines+markers", name=name,
+    w = np.linspace(0, 1, frames)
+    for name in names:
+        fig.add_trace(go.Scatter(x=w, y=np.zeros(frames), mode="lines+markers", name=name,
                                  line=dict(width=3, dash="dot" if name == "slerp" else "solid")))
     fig.add_hline(y=reference, line_dash="dash", line_color="gray",
                   annotation_text="sqrt(D): typical ||z|| under N(0, I)")
-    return _layout(fig, "||z|| along the path", 340, xaxis_title="w (0 = A, 1 = B)",
-                   yaxis_title="||z||")
+    return FastFigure(_layout(fig, "||z|| along the path", 340, xaxis_title="w (0 = A, 1 = B)",
+                              yaxis_title="||z||"))
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -146,10 +169,12 @@ class FastFigure:
     def __init__(self, fig: go.Figure):
         self.base = json.loads(fig.to_json())
 
-    def emit(self, traces: dict[int, dict] | None = None, layout: dict | None = None) -> PlotData:
+    def emit(self, traces: dict[int, dict] | None = None, layout: dict | None = None,
+             extra: Sequence[dict] = ()) -> PlotData:
+        """`extra`: more traces drawn on top, as plain plotly JSON dicts (not validated)."""
         traces = traces or {}
         data = [dict(tr, **traces[i]) if i in traces else tr
-                for i, tr in enumerate(self.base["data"])]
+                for i, tr in enumerate(self.base["data"])] + list(extra)
         return PlotData(type="plotly", plot=json.dumps(
             {"data": data, "layout": dict(self.base["layout"], **(layout or {}))}))
 
