@@ -299,6 +299,13 @@ def test_vdm_tab(page):
     shot(page, "07_vdm_forward", "vdm-xt")
     check_scrub_painted_in_the_page(page)
 
+    # the scrub's GIF, for slides; a new eps makes it stale, so it goes
+    page.locator("#vdm-scrub-gif-btn").click()
+    expect(page.locator("#vdm-scrub-gif")).to_contain_text(".gif")
+    page.locator("#vdm-noise-seed input").fill("5")
+    page.locator("#vdm-noise-seed input").press("Enter")
+    expect(page.locator("#vdm-scrub-gif")).not_to_contain_text(".gif")
+
     # three reverse steps, one click each
     for k in (1, 2, 3):
         old = src(page, "vdm-panel")

@@ -171,14 +171,15 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
 
     fwd_in, fwd_out = [dataset, *a, schedule, noise_seed, t], [scrub_state, x_t, histogram,
                                                                scrub_numbers]
+    # after a new x_0 or eps: the page's copy of them, and the old scrub's GIF goes
+    new_scrub = dict(fn=lambda state: (views.scrub_data(state), None), inputs=scrub_state,
+                     outputs=[scrub_data, scrub_gif], api_visibility="private",
+                     show_progress="hidden")
     gr.on([schedule.change, noise_seed.change], friendly(views.forward), fwd_in, fwd_out,
-          api_name="vdm_forward", show_progress="hidden").then(
-        views.scrub_data, scrub_state, scrub_data, api_visibility="private",
-        show_progress="hidden")
+          api_name="vdm_forward", show_progress="hidden").then(**new_scrub)
     gr.on([demo.load, panel.a_image.change], quiet(views.forward, 4), fwd_in, fwd_out,
           api_name="vdm_forward_auto", api_visibility="undocumented", show_progress="hidden"
-          ).then(views.scrub_data, scrub_state, scrub_data, api_visibility="private",
-                 show_progress="hidden")
+          ).then(**new_scrub)
     # while t moves the page paints x_t and its histogram itself (scrub_paint.py); the server's
     # reply comes once the move ends (Gradio's release: a pointer let go, or the page script
     # after a key or a scene link moved t), so a drag sends one request, not one per step
@@ -196,7 +197,9 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     run_in = [dataset, sampler, steps, eta, seed, run_state]
     run_out = [run_state, step_panel, film, step_text, run_numbers, shown]
     gr.on([reset_btn.click, sampler.change, steps.release, eta.release, seed.submit],
-          friendly(reverse.reset), run_in, run_out, api_name="vdm_reset")  # no network call
+          friendly(reverse.reset), run_in, run_out, api_name="vdm_reset"  # no network call
+          ).then(lambda: None, None, run_gif, api_visibility="private",   # the old run's GIF
+                 show_progress="hidden")
     gr.on([demo.load], quiet(reverse.reset, 6), run_in, run_out, api_name="vdm_reset_auto",
           api_visibility="undocumented")
     step_btn.click(friendly(reverse.step), run_state, run_out, api_name="vdm_step",
