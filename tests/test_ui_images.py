@@ -74,3 +74,36 @@ def test_upscale_and_compose_keep_pixels_crisp():
     assert grid.dtype == np.uint8 and grid.shape[0] > 2 * 112 and grid.shape[1] > 3 * 112
     with pytest.raises(ValueError):
         compose([[x, x], [x]])
+
+
+@pytest.mark.parametrize("pixel, font_size, rows", [(4, 16, ["x_t", "x0_hat"]), (8, 20, None),
+                                                    (6, 22, ["one", "two"])])
+def test_compose_labels_from_the_cache_are_the_glyphs_drawn(pixel, font_size, rows):
+    """compose pastes labels rendered once (a cache) where a label sits on whole pixels: the
+    picture must equal the same grid with every label drawn by ImageDraw.text."""
+    from PIL import ImageDraw
+
+    from ui import common
+
+    rng = np.random.default_rng(0)
+    frames = [[rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(4)]
+              for _ in range(len(rows) if rows else 1)]
+    labels = ["t=1000", "x_t, t = 37", "eps_hat / 2", "w = 0.33"]
+    ours = compose(frames, pixel, labels, rows, font_size=font_size)
+    ours_again = compose(frames, pixel, labels, rows, font_size=font_size)      # from the cache
+    font, cell, gap = common._font(font_size), 28 * pixel, common.frame_gap(pixel)
+    ref = Image.new("L", ours.shape[::-1], common.BACKGROUND)
+    draw = ImageDraw.Draw(ref)
+    left = (int(np.ceil(max(draw.textlength(t, font=font) for t in rows))) + 2 * gap
+            if rows else 0)
+    top = font_size + 2 * gap
+    for i, row in enumerate(frames):
+        y = top + gap + i * (cell + gap)
+        if rows:
+            draw.text((gap, y + cell / 2), rows[i], fill=common.TEXT, font=font, anchor="lm")
+        for j, image in enumerate(row):
+            ref.paste(Image.fromarray(upscale(image, pixel)), (left + gap + j * (cell + gap), y))
+    for j, label in enumerate(labels):
+        draw.text((left + gap + j * (cell + gap) + cell / 2, gap + font_size / 2), label,
+                  fill=common.TEXT, font=font, anchor="mm")
+    assert np.array_equal(ours, np.asarray(ref)) and np.array_equal(ours_again, ours)
