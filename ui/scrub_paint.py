@@ -125,7 +125,7 @@ JS = r"""
   // fires it when a pointer lets go; after a key (or a scene link, which sets t without any
   // input event) the page fires it itself, once t has rested for a moment
   const range = () => document.querySelector("#vdm-t input[type=range]");
-  let pointerDown = false, confirmTimer = null, askedAt = 0, askedT = null;
+  let pointerDown = false, confirmTimer = null, askedT = null;
   const release = (el) => {                  // a pointerup this script lets through at once
     const ev = new PointerEvent("pointerup", {bubbles: true});
     ev.scrubReady = true;
@@ -136,7 +136,6 @@ JS = r"""
     confirmTimer = setTimeout(() => {
       const el = range();
       if (!el || pointerDown) return;
-      askedAt = performance.now();
       askedT = sliderT();
       release(el);
     }, ms);
@@ -160,7 +159,7 @@ JS = r"""
     const t = sliderT(), shown = pictureT();
     if (t === null || shown === null || shown === t || pointerDown) return;
     paintScrub();
-    if (askedT !== t || performance.now() - askedAt > 3000) confirmSoon(0);
+    if (askedT !== t) confirmSoon(0);           // once per t: a failed reply is not retried
   };
   // a server reply for an older t landed: paint over it (a reply for the slider's t stays)
   let pending = false;
