@@ -39,7 +39,10 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
 - samples: Frechet distance on the 64-d features of a small classifier trained on the dataset
   (`pretrained/<dataset>/judge`). This is NOT Inception FID. The floor is the distance between n
   training and n test images: the best n samples can do. VAE / HVAE rows score prior samples
-  (temperature 1) and reconstructions; VDM rows score DDIM-20, DDIM-50 and DDPM-1000.
+  (temperature 1) and reconstructions; VDM rows score DDIM-20, DDIM-50, DDPM-50 and DDPM-1000
+  (DDPM: ancestral sampling with fresh noise every step; DDIM here with eta = 0, deterministic).
+  These small VDMs sample far better with DDPM than with DDIM at the same step count, which is
+  why the app's reverse run starts on DDPM.
 
 """
 VDM_SAMPLERS = (("ddim", 20), ("ddim", 50), ("ddpm", 50), ("ddpm", 1000))

@@ -236,10 +236,11 @@ def endpoints(vdm_dataset: str, vae_dataset: str,
                  lambda i: [t(i)], 50, 10, "ms", 20.0, setup=(
                      "vdm_forward", [vdm_dataset, a, None, "cosine", 0, 250]), note=(
                      "stateful (x_0 and eps in the session's gr.State): mixes them, composes the "
-                     "PNG and the histogram figure")),
+                     "PNG and the histogram figure; the page asks for it once a move of t ends "
+                     "(while t moves, the page paints x_t itself)")),
         Endpoint("vdm_curves", "vdm_curves", "/vdm_curves: schedule curves with a cursor at t",
                  lambda i: [vdm_dataset, t(i)], 50, 10,
-                 note="runs beside /vdm_scrub on every t change"),
+                 note="runs beside /vdm_scrub when a move of t ends"),
         Endpoint("vdm_curves_fresh", "vdm_curves", "/vdm_curves again, a new session every call",
                  lambda i: [vdm_dataset, t(i)], 20, 5, fresh=True, note=(
                      "what a call without a session hash pays: Gradio builds a session state "
