@@ -51,15 +51,20 @@ def is_fitted(key: tuple, method: str, perplexity: float) -> bool:
         return False
 
 
+def points_digest(array: np.ndarray) -> str:
+    """A cache key for an array's values (a fitted map's points are computed once, then only
+    read: their digest names what was drawn or written from them)."""
+    return hashlib.sha1(np.ascontiguousarray(array)).hexdigest()
+
+
 def coordinates_csv(points: np.ndarray, labels: np.ndarray, class_names, marks=None,
                     paths=None, name: str = "map") -> str:
     """A CSV of a map's coordinates, columns index,label,class_name,x,y: one row per gallery point
     (points (N, 2), gallery order), then one per mark (name -> (2,); label = its name, index and
     class_name empty) and per point of a path (name -> (F, 2); label "<name> <j>", j = 0..F-1).
     Returns its path."""
-    digest = hashlib.sha1(np.ascontiguousarray(points)).hexdigest()
-    head = STORE.cached(("map-csv", digest, tuple(labels.tolist()), tuple(class_names)),
-                        lambda: csv_text(
+    head = STORE.cached(("map-csv", points_digest(points), points_digest(labels),
+                         tuple(class_names)), lambda: csv_text(
         (i, int(c), str(class_names[int(c)]), float(x), float(y))
         for i, (c, (x, y)) in enumerate(zip(labels.tolist(), points.tolist()))))
     rows = [("", mark, "", float(xy[0]), float(xy[1])) for mark, xy in (marks or {}).items()]
@@ -88,8 +93,8 @@ def map_views(projection: Projection, dataset: str, title: str, marks: dict[str,
     label = "PCA" if projection.method == "pca" else "t-SNE"
     title = f"{title} ({label})"
     # the gallery's points drawn and validated once per fitted map; A, B and paths on top
-    digest = hashlib.sha1(np.ascontiguousarray(projection.points)).hexdigest()
-    base = STORE.cached(("map-figure", dataset, title, digest), lambda: FastFigure(
+    base = STORE.cached(("map-figure", dataset, title, points_digest(projection.points)),
+                        lambda: FastFigure(
         latent_map(projection.points, gallery.labels, gallery.class_names, title)))
     figure = base.emit(extra=map_overlays(placed, drawn))
     return figure, coordinates_csv(projection.points, gallery.labels, gallery.class_names,

@@ -33,9 +33,10 @@ JS = r"""
     }
     return scrub.data;
   };
+  const range = () => document.querySelector("#vdm-t input[type=range]");
   const sliderT = () => {
-    const range = document.querySelector("#vdm-t input[type=range]");
-    return range ? Math.round(+range.value) : null;
+    const el = range();
+    return el ? Math.round(+el.value) : null;
   };
   const roundHalfEven = (v) => {
     const f = Math.floor(v), r = v - f;
@@ -124,7 +125,6 @@ JS = r"""
   // the server's reply at the slider's t is asked for by Gradio's release event: the slider
   // fires it when a pointer lets go; after a key (or a scene link, which sets t without any
   // input event) the page fires it itself, once t has rested for a moment
-  const range = () => document.querySelector("#vdm-t input[type=range]");
   let pointerDown = false, confirmTimer = null, askedT = null;
   const release = (el) => {                  // a pointerup this script lets through at once
     const ev = new PointerEvent("pointerup", {bubbles: true});
