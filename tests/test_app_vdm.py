@@ -225,6 +225,19 @@ def test_vdm_stop_keeps_the_steps_taken(served):
     assert after["taken"] >= info["taken"] + 1
 
 
+def test_vdm_reconfigure_keeps_the_run_when_nothing_changed(served):
+    """A control's release with the run's own settings (its number box losing focus on the way
+    to Step) keeps the steps taken; another setting starts a new run."""
+    client = session(served)
+    _run(client, steps=12, seed=3)
+    for _ in range(2):
+        client.predict(api_name="/vdm_step")
+    client.predict(DS, "ddpm", 12, 0.0, 3, api_name="/vdm_reconfigure")
+    assert client.predict(api_name="/vdm_step")[3]["taken"] == 3
+    out = client.predict(DS, "ddpm", 20, 0.0, 3, api_name="/vdm_reconfigure")
+    assert out[3]["taken"] == 0 and out[3]["steps"] == 20
+
+
 @pytest.mark.parametrize("args, message", [
     ((DS, "ddpm", 0, 0.0, 0), "less than minimum"),
     ((DS, "ddpm", 10, 1.5, 0), "greater than maximum"),

@@ -280,6 +280,16 @@ def check_scrub_painted_in_the_page(page) -> None:
     expect(painted).to_have_attribute("src", re.compile(r"x_t-1000-"))
     assert np.array_equal(data_url_pixels(page.evaluate("window.latentExplorerScrub(1000)")["picture"]),
                           served_pixels(page, src(page, "vdm-xt")))
+
+    # a t typed in the slider's number box is painted within two frames, not the old t
+    typed = page.evaluate("""async () => {
+      const box = document.querySelector('#vdm-t input[type=number]');
+      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(box, '450');
+      box.dispatchEvent(new Event('input', {bubbles: true}));
+      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return document.querySelector('#vdm-xt img').dataset.scrubT;
+    }""")
+    assert typed == "450"
     set_slider(page, "vdm-t", 900)
     expect(painted).to_have_attribute("src", re.compile(r"x_t-0900-"))
 
@@ -317,14 +327,21 @@ def test_vdm_tab(page):
     # a DDPM run of 1000 steps, stopped part way: the steps taken stay, no more are taken
     page.locator("#vdm-sampler label", has_text="ddpm").click()
     expect(page.locator("#vdm-step-text")).to_contain_text("DDPM")
+    # (a number typed in the box, no Enter: the page sends it once typing rests)
     page.locator("#vdm-steps input[type=number]").fill("1000")
-    page.locator("#vdm-steps input[type=number]").press("Enter")
-    page.locator("#vdm-steps input[type=range]").dispatch_event("pointerup")
     expect(page.locator("#vdm-step-text")).to_contain_text("1000 steps: 0 taken")
-    page.locator("#vdm-run").click()
-    expect(page.locator("#vdm-step-text")).not_to_contain_text(" 0 taken")
-    page.wait_for_timeout(500)
-    page.locator("#vdm-stop").dispatch_event("click")        # no actionability wait mid-stream
+    # Stop is pressed in the page as soon as the first streamed frame shows: the tiny test
+    # model takes all 1000 steps in well under a second
+    page.locator("#vdm-steps input[type=number]").blur()
+    page.evaluate("""() => new Promise((done) => {
+      document.querySelector('#vdm-run').click();
+      const poll = () => {
+        const m = /(\\d+) taken/.exec(document.querySelector('#vdm-step-text').innerText);
+        if (m && +m[1] > 0) { document.querySelector('#vdm-stop').click(); done(); }
+        else requestAnimationFrame(poll);
+      };
+      poll();
+    })""")
     stopped = settled(page)                                  # the step under way may finish
     page.wait_for_timeout(2000)
     assert 0 < stopped < 1000 and taken(page) == stopped     # and then no step is taken
@@ -339,6 +356,11 @@ def test_vdm_tab(page):
     page.locator("#vdm-branch").click()
     expect(page.locator("#vdm-step-text")).to_contain_text("3 taken")
     expect(page.locator("#vdm-step-text")).to_contain_text("branches at steps [2]")
+    # the steps box losing focus fires the slider's release again: same settings, no reset
+    page.locator("#vdm-steps input[type=number]").focus()
+    page.locator("#vdm-step-text").click()
+    page.wait_for_timeout(1000)
+    expect(page.locator("#vdm-step-text")).to_contain_text("3 taken")
 
     # an interpolation through x_T, and the gallery dissolving
     page.locator("#vdm-itp-steps input[type=number]").fill("10")

@@ -95,10 +95,30 @@ _JS = """
     window.Plotly.relayout(gd, {shapes, "title.text": `noise schedules, cursor at t = ${t}`});
   };
 __SCRUB__
+  // a number typed in the slider's box reaches its range input only after this (capturing)
+  // listener has run: read t a frame later, or the old t would be painted until the reply
   document.addEventListener("input", (ev) => {
     if (!ev.target || !ev.target.closest || !ev.target.closest("#vdm-t")) return;
-    scrubMoved();
-    afterPaint(moveCursor);
+    const moved = () => { scrubMoved(); afterPaint(moveCursor); };
+    if (ev.target.type === "number") requestAnimationFrame(moved);
+    else moved();
+  }, true);
+
+  // a number typed in the reverse run's steps or eta box reaches the server on the slider's
+  // release, which Gradio fires only when the box loses focus: a click on Run would send the
+  // old run while the new one is set up. Fire it once typing rests, for a value in range.
+  let typedTimer = null;
+  document.addEventListener("input", (ev) => {
+    const box = ev.target;
+    if (!box || box.type !== "number" || !box.closest || !box.closest("#vdm-steps, #vdm-eta")) {
+      return;
+    }
+    clearTimeout(typedTimer);
+    typedTimer = setTimeout(() => {
+      const v = +box.value;
+      if (box.value === "" || !(v >= +box.min && v <= +box.max)) return;
+      box.dispatchEvent(new PointerEvent("pointerup", {bubbles: true}));
+    }, 300);
   }, true);
 
   bind();

@@ -12,7 +12,7 @@ import gradio as gr
 from . import hvae_views as views
 from .common import caption, file_out, friendly, picture_out, quiet
 from .inputs import create_input_panel, hover_image, wire_input_panel
-from .maps import METHODS, PERPLEXITY
+from .maps import create_map_panel
 from .store import STORE
 
 NAMES = ("hvae",)
@@ -84,22 +84,8 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "class. A and B are placed on the map; on PCA the paths of $z_k$ are drawn. Hover a "
             "point to see it; click it to make it image A or B. Compare the layers: which one "
             "sorts the gallery by class, and which one mixes the classes?")
-    with gr.Row():
-        map_layer = layer_slider("hvae-map-layer")
-        method = gr.Radio(METHODS, value="pca", label="projection", elem_id="hvae-method")
-        perplexity = gr.Slider(*PERPLEXITY, value=30, step=1, label="t-SNE perplexity",
-                               elem_id="hvae-perplexity")
-        compute = gr.Button("compute map", variant="primary", elem_id="hvae-compute")
-    with gr.Row(equal_height=False):
-        latent_map = gr.Plot(label="latent map", elem_id="hvae-map", scale=3)
-        hovered = gr.Image(label="point under the mouse", format="png", interactive=False,
-                           height=280, scale=1, elem_id="hvae-hovered", elem_classes="pixelated")
-    with gr.Row(equal_height=True):
-        map_csv = file_out("hvae-map-csv", "CSV of the map")
-        caption("For slides or another plotting tool: the map's coordinates (index, label, "
-                "class name, x, y), with A, B and (on PCA) the paths.")
-    map_click = gr.Textbox(visible="hidden", elem_id="hvae-map-click")
-    map_hover = gr.Textbox(visible="hidden", elem_id="hvae-map-hover")
+    maps = create_map_panel("hvae", lambda: layer_slider("hvae-map-layer"))
+    map_layer = maps.leading
 
     gr.Markdown("## Ancestral sampling, level by level")
     caption("$z_L \\sim \\mathcal{N}(0, T^2 I)$, then $z_{l-1} \\sim p(z_{l-1}|z_l)$ (std times "
@@ -114,12 +100,12 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     ancestral = picture_out("hvae-ancestral", "z_L -> ... -> z_1 -> x")
 
     # ---------------------------------------------------------------- events
-    reset = wire_input_panel(panel, dataset, "hvae", NAMES, [map_click])
+    reset = wire_input_panel(panel, dataset, "hvae", NAMES, [maps.click])
     bounded = [res_layer, itp_layer, map_layer]
     demo.load(views.layer_bounds, dataset, bounded, api_name="hvae_layer_bounds",
               api_visibility="undocumented")
     reset = reset.then(lambda ds: (*views.layer_bounds(ds, True), None), dataset,
-                       [*bounded, hovered],
+                       [*bounded, maps.hovered],
                        api_name="hvae_layer_reset", api_visibility="undocumented")
     a = [panel.a_index, panel.a_image]
     ab = [*a, panel.b_index, panel.b_image]
@@ -144,9 +130,10 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
           itp_in, itp_out, api_name="hvae_interpolate_auto", api_visibility="undocumented",
           show_progress="hidden")
 
-    map_in, map_out = [dataset, map_layer, method, perplexity, *ab, frames], [latent_map, map_csv]
-    gr.on([compute.click, method.change, map_layer.change], friendly(views.project), map_in,
-          map_out, api_name="hvae_project", **PROJECTION_LIMIT)
+    map_in = [dataset, map_layer, maps.method, maps.perplexity, *ab, frames]
+    map_out = [maps.plot, maps.csv]
+    gr.on([maps.compute.click, maps.method.change, map_layer.change], friendly(views.project),
+          map_in, map_out, api_name="hvae_project", **PROJECTION_LIMIT)
     gr.on([demo.load], quiet(views.project, 2), map_in, map_out,
           api_name="hvae_project_auto", api_visibility="undocumented")
     reset.then(quiet(views.project, 2), map_in, map_out, api_name="hvae_project_reset",
@@ -154,8 +141,8 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 2),
           map_in, map_out, api_name="hvae_map_overlay", api_visibility="undocumented",
           show_progress="hidden")
-    map_hover.change(friendly(hover_image), [dataset, map_hover], hovered,
-                     api_name="hvae_map_hover", show_progress="hidden")
+    maps.hover.change(friendly(hover_image), [dataset, maps.hover], maps.hovered,
+                      api_name="hvae_map_hover", show_progress="hidden")
 
     anc_in = [dataset, anc_n, anc_t, anc_seed]
     gr.on([anc_n.change, anc_t.change, anc_seed.change], friendly(views.ancestral), anc_in,

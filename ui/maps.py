@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
 
 from explorer.latent import PROJECTIONS, Projection, project
 
-from .common import check_float, csv_file, csv_text
+from .common import caption, check_float, csv_file, csv_text, file_out
 from .plots import FastFigure, latent_map, map_overlays
 from .store import STORE
 
@@ -99,3 +100,44 @@ def map_views(projection: Projection, dataset: str, title: str, marks: dict[str,
     figure = base.emit(extra=map_overlays(placed, drawn))
     return figure, coordinates_csv(projection.points, gallery.labels, gallery.class_names,
                                    placed, drawn, f"{name}-{projection.method}")
+
+
+# ---------------------------------------------------------------- layout (VAE and HVAE tabs)
+
+@dataclass
+class MapPanel:
+    """The map section's components; click and hover are hidden boxes the page script fills,
+    leading is what `create_map_panel`'s leading() made (None without one)."""
+    leading: gr.components.Component | None
+    method: gr.Radio
+    perplexity: gr.Slider
+    compute: gr.Button
+    plot: gr.Plot
+    hovered: gr.Image
+    csv: gr.File
+    click: gr.Textbox
+    hover: gr.Textbox
+
+
+def create_map_panel(prefix: str,
+                     leading: Callable[[], gr.components.Component] | None = None) -> MapPanel:
+    """Lay out a map section: its controls (`leading()` first, e.g. a layer slider), the map
+    beside the point under the mouse, the CSV download; elem_ids are `<prefix>-...`."""
+    with gr.Row():
+        first = leading() if leading is not None else None
+        method = gr.Radio(METHODS, value="pca", label="projection", elem_id=f"{prefix}-method")
+        perplexity = gr.Slider(*PERPLEXITY, value=30, step=1, label="t-SNE perplexity",
+                               elem_id=f"{prefix}-perplexity")
+        compute = gr.Button("compute map", variant="primary", elem_id=f"{prefix}-compute")
+    with gr.Row(equal_height=False):
+        plot = gr.Plot(label="latent map", elem_id=f"{prefix}-map", scale=3)
+        hovered = gr.Image(label="point under the mouse", format="png", interactive=False,
+                           height=280, scale=1, elem_id=f"{prefix}-hovered",
+                           elem_classes="pixelated")
+    with gr.Row(equal_height=True):
+        csv = file_out(f"{prefix}-map-csv", "CSV of the map")
+        caption("For slides or another plotting tool: the map's coordinates (index, label, "
+                "class name, x, y), with A, B and (on PCA) the paths.")
+    return MapPanel(first, method, perplexity, compute, plot, hovered, csv,
+                    click=gr.Textbox(visible="hidden", elem_id=f"{prefix}-map-click"),
+                    hover=gr.Textbox(visible="hidden", elem_id=f"{prefix}-map-hover"))

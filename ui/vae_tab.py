@@ -11,7 +11,7 @@ import gradio as gr
 from . import vae_views as views
 from .common import caption, file_out, friendly, picture_out, quiet
 from .inputs import banner_text, create_input_panel, hover_image, wire_input_panel
-from .maps import METHODS, PERPLEXITY
+from .maps import create_map_panel
 from .store import STORE
 
 NAMES = ("vae", "vae2d")
@@ -74,21 +74,7 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "projects them; t-SNE embeds them without moving the map); on PCA the lerp and "
             "slerp paths are drawn. Hover a point to see it; click it to make it image A or B. "
             "Look for the classes that overlap: those are the ones the encoder barely tells apart.")
-    with gr.Row():
-        method = gr.Radio(METHODS, value="pca", label="projection", elem_id="vae-method")
-        perplexity = gr.Slider(*PERPLEXITY, value=30, step=1, label="t-SNE perplexity",
-                               elem_id="vae-perplexity")
-        compute = gr.Button("compute map", variant="primary", elem_id="vae-compute")
-    with gr.Row(equal_height=False):
-        latent_map = gr.Plot(label="latent map", elem_id="vae-map", scale=3)
-        hovered = gr.Image(label="point under the mouse", format="png", interactive=False,
-                           height=280, scale=1, elem_id="vae-hovered", elem_classes="pixelated")
-    with gr.Row(equal_height=True):
-        map_csv = file_out("vae-map-csv", "CSV of the map")
-        caption("For slides or another plotting tool: the map's coordinates (index, label, "
-                "class name, x, y), with A, B and (on PCA) the paths.")
-    map_click = gr.Textbox(visible="hidden", elem_id="vae-map-click")
-    map_hover = gr.Textbox(visible="hidden", elem_id="vae-map-hover")
+    maps = create_map_panel("vae")
 
     gr.Markdown("## The 2-D VAE: the whole latent space at once")
     caption("A second VAE with $D = 2$: each cell decodes the mean of $p(x|z)$ at its "
@@ -109,7 +95,7 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     manifold_hover = gr.Textbox(visible="hidden", elem_id="vae2d-map-hover")
 
     # ---------------------------------------------------------------- events
-    reset = wire_input_panel(panel, dataset, "vae", NAMES, [map_click, manifold_click])
+    reset = wire_input_panel(panel, dataset, "vae", NAMES, [maps.click, manifold_click])
     a = [panel.a_index, panel.a_image]
     ab = [*a, panel.b_index, panel.b_image]
 
@@ -134,8 +120,8 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
           itp_in, itp_out, api_name="vae_interpolate_auto", api_visibility="undocumented",
           show_progress="hidden")
 
-    map_in, map_out = [dataset, method, perplexity, *ab, frames], [latent_map, map_csv]
-    gr.on([compute.click, method.change], friendly(views.project), map_in, map_out,
+    map_in, map_out = [dataset, maps.method, maps.perplexity, *ab, frames], [maps.plot, maps.csv]
+    gr.on([maps.compute.click, maps.method.change], friendly(views.project), map_in, map_out,
           api_name="vae_project", **PROJECTION_LIMIT)
     gr.on([demo.load], quiet(views.project, 2), map_in, map_out, api_name="vae_project_auto",
           api_visibility="undocumented")
@@ -144,8 +130,8 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 2),
           map_in, map_out, api_name="vae_map_overlay", api_visibility="undocumented",
           show_progress="hidden")
-    map_hover.change(friendly(hover_image), [dataset, map_hover], hovered,
-                     api_name="vae_map_hover", show_progress="hidden")
+    maps.hover.change(friendly(hover_image), [dataset, maps.hover], maps.hovered,
+                      api_name="vae_map_hover", show_progress="hidden")
     manifold_hover.change(friendly(hover_image), [dataset, manifold_hover], hovered2d,
                           api_name="vae2d_map_hover", show_progress="hidden")
 
@@ -157,7 +143,7 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     reset.then(quiet(views.manifold, 1), grid_in, manifold, api_name="vae2d_grid_reset",
                api_visibility="undocumented")
     reset.then(lambda ds: (banner_text(ds, ("vae2d",)), None, None), dataset,
-               [manifold_note, hovered, hovered2d], api_name="vae_clear",
+               [manifold_note, maps.hovered, hovered2d], api_name="vae_clear",
                api_visibility="undocumented")
 
 

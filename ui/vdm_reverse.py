@@ -123,7 +123,7 @@ def run_gif(session: Session | None) -> str:
 
 # ---------------------------------------------------------------- handlers
 
-def reset(dataset: str, sampler: str = "ddim", steps: int = 50, eta: float = 0.0,
+def reset(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0,
           seed: int = 0, session: Session | None = None):
     """A new run: x_T ~ N(0, I) drawn from `seed`, with the chosen sampler and step count."""
     check_dataset(dataset)
@@ -139,6 +139,24 @@ def reset(dataset: str, sampler: str = "ddim", steps: int = 50, eta: float = 0.0
     finally:
         if session is not None:
             _lock(session).release()
+
+
+def reconfigure(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0,
+                seed: int = 0, session: Session | None = None):
+    """A control changed: a new run with these settings, as `reset` (and the old run's GIF
+    cleared: the views and None), unless the session's run already has them. A slider fires its
+    release again when its number box loses focus (say, on the way to Run); that must neither
+    wipe the steps taken nor race the run."""
+    if session is not None:
+        run = session.run
+        try:
+            same = (session.dataset, run.sampler, run.steps, run.eta, run.branches[0][1]) == (
+                dataset, sampler, int(steps), float(eta), int(seed))
+        except (TypeError, ValueError):
+            same = False                                   # reset says what is wrong
+        if same:
+            return (gr.skip(),) * 7
+    return (*reset(dataset, sampler, steps, eta, seed, session), None)
 
 
 def _require(session: Session | None) -> Session:

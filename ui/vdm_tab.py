@@ -183,23 +183,28 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     # while t moves the page paints x_t and its histogram itself (scrub_paint.py); the server's
     # reply comes once the move ends (Gradio's release: a pointer let go, or the page script
     # after a key or a scene link moved t), so a drag sends one request, not one per step
+    # always_last: a release while the last reply is on its way is sent once that reply lands
+    # (Gradio's default for release, "once", would drop it and leave the server at the old t)
     t.release(friendly(views.scrub), [scrub_state, t], [x_t, histogram, scrub_numbers],
               api_name="vdm_scrub", api_visibility="undocumented", show_progress="hidden",
-              concurrency_limit=8)
+              concurrency_limit=8, trigger_mode="always_last")
     # the page script moves the curves' cursor as t moves (bridge.py); the server redraws them
     # when a drag ends
     gr.on([demo.load, t.release], friendly(views.curves), [dataset, t], curves,
-          api_name="vdm_curves", show_progress="hidden", concurrency_limit=8)
+          api_name="vdm_curves", show_progress="hidden", concurrency_limit=8,
+          trigger_mode="always_last")
     scrub_gif_btn.click(friendly(views.scrub_gif), [dataset, *a, schedule, noise_seed,
                                                    scrub_gif_frames], scrub_gif,
                         api_name="vdm_scrub_gif")
 
     run_in = [dataset, sampler, steps, eta, seed, run_state]
     run_out = [run_state, step_panel, film, step_text, run_numbers, shown]
-    gr.on([reset_btn.click, sampler.change, steps.release, eta.release, seed.submit],
-          friendly(reverse.reset), run_in, run_out, api_name="vdm_reset"  # no network call
-          ).then(lambda: None, None, run_gif, api_visibility="private",   # the old run's GIF
-                 show_progress="hidden")
+    reset_btn.click(friendly(reverse.reset), run_in, run_out, api_name="vdm_reset"
+                    ).then(lambda: None, None, run_gif, api_visibility="private",  # its GIF
+                           show_progress="hidden")
+    gr.on([sampler.change, steps.release, eta.release, seed.submit],
+          friendly(reverse.reconfigure), run_in, [*run_out, run_gif],
+          api_name="vdm_reconfigure", api_visibility="undocumented", trigger_mode="always_last")
     gr.on([demo.load], quiet(reverse.reset, 6), run_in, run_out, api_name="vdm_reset_auto",
           api_visibility="undocumented")
     step_btn.click(friendly(reverse.step), run_state, run_out, api_name="vdm_step",
