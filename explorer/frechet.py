@@ -134,14 +134,26 @@ def train_judge(dataset: str, epochs: int = 3, batch_size: int = 128, lr: float 
     return judge, meta
 
 
+def reference_images(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """The n test images a score of n samples is measured against: a seeded draw without
+    replacement (all of them when n >= len(images)). Not the first n: a split may be stored
+    sorted by class, as the MNIST subset is, and its first 500 images are digits 0 to 4 only."""
+    if n >= len(images):
+        return images
+    pick = np.random.default_rng([seed, 1]).choice(len(images), n, replace=False)
+    return images[np.sort(pick)]
+
+
 def floor(judge: Judge, dataset: str, n: int | None = None, seed: int = 0) -> dict:
-    """The distance between real images: n training images against the n test images (the
-    best a sampler of n images can hope for, given finite-sample noise)."""
+    """The distance between real images: n training images against the n reference test images
+    (`reference_images`): the best a sampler of n images can hope for, given finite-sample
+    noise."""
     train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
     n = min(n or len(test), len(test), len(train))
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(train), n, replace=False)
-    return {"n": int(n), "train_vs_test": distance(judge, train.images[pick], test.images[:n])}
+    return {"n": int(n), "train_vs_test": distance(judge, train.images[pick],
+                                                   reference_images(test.images, n, seed))}
 
 
 def main(argv=None) -> int:

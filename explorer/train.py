@@ -147,6 +147,8 @@ def _save(args, model, out, step, steps_per_epoch, started, n_params, previous: 
         "command": " && ".join(r["command"] for r in runs),
         "runs": runs,
     }
+    if previous.get("note"):  # what an earlier run of the chain said of itself stays said
+        meta["note"] = previous["note"]
     save_checkpoint(model, out, meta)
     return meta
 

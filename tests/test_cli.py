@@ -1,6 +1,7 @@
 """The command lines end to end on the MNIST subset: train a tiny model, evaluate, sample."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -84,12 +85,17 @@ def test_bad_arguments_exit_with_a_message(trained, tmp_path):
 
 
 def test_init_continues_a_checkpoint_and_accumulates_its_record(trained, tmp_path):
-    out = tmp_path / "more"
+    start, out = tmp_path / "start", tmp_path / "more"        # a copy, with a note of its own
+    shutil.copyfile(trained["vae"].with_suffix(".safetensors"), start.with_suffix(".safetensors"))
+    record = json.loads(trained["vae"].with_suffix(".json").read_text())
+    record["meta"]["note"] = "stopped after epoch 2"
+    start.with_suffix(".json").write_text(json.dumps(record))
     assert train.main(["vae", "--dataset", "mnist", "--epochs", "1", "--batch-size", "64",
                        "--limit", "128", "--eval-limit", "0", "--quiet", "--init",
-                       str(trained["vae"]), "--out", str(out)]) == 0
+                       str(start), "--out", str(out)]) == 0
     meta = json.loads(out.with_suffix(".json").read_text())["meta"]
     assert meta["epochs"] == 3 and len(meta["runs"]) == 2
+    assert meta["note"] == "stopped after epoch 2"              # an earlier run's note stays
     assert meta["command"].count("python -m explorer.train vae") == 2
     assert "--init" in meta["runs"][1]["command"]
     with pytest.raises(SystemExit, match="drop --set"):

@@ -8,7 +8,7 @@ import pytest
 from explorer import evaluate
 from explorer.checkpoint import save_checkpoint
 from explorer.data import load_dataset
-from explorer.frechet import frechet_distance, gaussian_stats, train_judge
+from explorer.frechet import frechet_distance, gaussian_stats, reference_images, train_judge
 
 
 def test_identical_gaussians_are_at_distance_zero():
@@ -56,3 +56,16 @@ def test_samples_of_the_wrong_shape_are_refused(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((3, 32, 32), dtype=np.uint8))
     with pytest.raises(SystemExit, match="uint8"):
         evaluate.score_samples(str(tmp_path / "bad.npy"), "mnist")
+
+
+def test_the_reference_images_are_a_fair_draw_of_a_class_sorted_split():
+    """A split stored sorted by class (as the MNIST subset is): the first half holds half the
+    classes, the reference draw of the same size holds every class, about equally often."""
+    labels = np.repeat(np.arange(10), 100)                      # 1,000 "images", sorted by class
+    images = labels[:, None, None].astype(np.uint8) * np.ones((1, 28, 28), np.uint8)
+    assert len(np.unique(images[:500, 0, 0])) == 5
+    counts = np.bincount(reference_images(images, 500)[:, 0, 0], minlength=10)
+    # each class: hypergeometric, mean 50, sd about 4.7; 6 sd either side
+    assert counts.sum() == 500 and counts.min() > 50 - 28 and counts.max() < 50 + 28
+    assert np.array_equal(reference_images(images, 500), reference_images(images, 500))
+    assert reference_images(images, 1000) is images and reference_images(images, 5000) is images

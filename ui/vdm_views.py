@@ -22,7 +22,7 @@ from explorer.samplers import SAMPLERS, make_sampler
 from explorer.sampling import ddim_decode, ddim_invert, sample, step_generator
 from explorer.schedules import DiscreteSchedule, make_schedule
 
-from .common import (BACKGROUND, GIF_HOLD_MS, GIF_MS, PIXEL, check_float, check_int, check_seed,
+from .common import (BACKGROUND, GIF_HOLD_MS, GIF_MS, PIXEL, check_int, check_seed,
                      compose, frame_gap, gif_file, interpolation_gif, png_file, strip, terms_table)
 from .maps import coordinates_csv
 from .plots import HISTOGRAM_BINS, histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
