@@ -71,11 +71,14 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
     started = time.time()
     meta["evaluation"] = evaluate(model, x, seed=seed)
     samples: dict = {}
+    floors: dict[int, float] = {}                # one floor per n, shared by its scores
 
     def score(key: str, images, n: int) -> None:
         reference = reference_images(test.images[:len(x)], n, seed)   # the pool x is from
+        if n not in floors:
+            floors[n] = floor(judge, dataset, n=n, seed=seed)["train_vs_test"]
         samples[key] = {"n": n, "frechet_distance": distance(judge, images, reference),
-                        "floor": floor(judge, dataset, n=n, seed=seed)["train_vs_test"]}
+                        "floor": floors[n]}
         print(f"  {name} {key}: FD {samples[key]['frechet_distance']:.3f} "
               f"(floor {samples[key]['floor']:.3f}, n={n})", file=sys.stderr)
 

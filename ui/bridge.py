@@ -95,30 +95,28 @@ _JS = """
     window.Plotly.relayout(gd, {shapes, "title.text": `noise schedules, cursor at t = ${t}`});
   };
 __SCRUB__
-  // a number typed in the slider's box reaches its range input only after this (capturing)
-  // listener has run: read t a frame later, or the old t would be painted until the reply
-  document.addEventListener("input", (ev) => {
-    if (!ev.target || !ev.target.closest || !ev.target.closest("#vdm-t")) return;
-    const moved = () => { scrubMoved(); afterPaint(moveCursor); };
-    if (ev.target.type === "number") requestAnimationFrame(moved);
-    else moved();
-  }, true);
-
-  // a number typed in the reverse run's steps or eta box reaches the server on the slider's
-  // release, which Gradio fires only when the box loses focus: a click on Run would send the
-  // old run while the new one is set up. Fire it once typing rests, for a value in range.
+  // input in the VDM tab's sliders. A number typed in a slider's box reaches its range input
+  // only after this (capturing) listener has run, and the server only on release, which Gradio
+  // fires when the box loses focus:
+  // - t: read a frame later, or the old t would be painted until the reply;
+  // - steps, eta: fire the release once typing rests (a value in range), or a click on Run
+  //   would send the old run while the new one is set up.
   let typedTimer = null;
   document.addEventListener("input", (ev) => {
-    const box = ev.target;
-    if (!box || box.type !== "number" || !box.closest || !box.closest("#vdm-steps, #vdm-eta")) {
-      return;
+    const el = ev.target;
+    if (!el || !el.closest) return;
+    const typed = el.type === "number";
+    if (el.closest("#vdm-t")) {
+      const moved = () => { scrubMoved(); afterPaint(moveCursor); };
+      if (typed) requestAnimationFrame(moved);
+      else moved();
+    } else if (typed && el.closest("#vdm-steps, #vdm-eta")) {
+      clearTimeout(typedTimer);
+      typedTimer = setTimeout(() => {
+        const v = +el.value;
+        if (el.value !== "" && v >= +el.min && v <= +el.max) release(el);
+      }, 300);
     }
-    clearTimeout(typedTimer);
-    typedTimer = setTimeout(() => {
-      const v = +box.value;
-      if (box.value === "" || !(v >= +box.min && v <= +box.max)) return;
-      box.dispatchEvent(new PointerEvent("pointerup", {bubbles: true}));
-    }, 300);
   }, true);
 
   bind();

@@ -126,7 +126,7 @@ JS = r"""
   // fires it when a pointer lets go; after a key (or a scene link, which sets t without any
   // input event) the page fires it itself, once t has rested for a moment
   let pointerDown = false, confirmTimer = null, askedT = null;
-  const release = (el) => {                  // a pointerup this script lets through at once
+  const release = (el) => {   // Gradio's release of el's slider (a pointerup let through at once)
     const ev = new PointerEvent("pointerup", {bubbles: true});
     ev.scrubReady = true;
     el.dispatchEvent(ev);
