@@ -64,7 +64,7 @@ def read_record(stem: str | Path) -> dict:
 
 
 def load_checkpoint(stem: str | Path, map_location: str = "cpu"):
-    """Rebuild the model saved at `stem`; returns (model in eval mode, meta dict)."""
+    """Rebuild the model saved at `stem` on `map_location`; returns (model in eval mode, meta)."""
     stem = Path(stem)
     record = read_record(stem)
     meta = record.get("meta", {})
@@ -76,13 +76,11 @@ def load_checkpoint(stem: str | Path, map_location: str = "cpu"):
     model = model_cls(config_from_dict(model_cls.config_cls, record["config"]))
     weights = stem.with_suffix(".safetensors")
     try:
-        state = load_file(str(weights), device=map_location)
-        model.load_state_dict(state)
+        model.load_state_dict(load_file(str(weights)))
     except FileNotFoundError:
         raise CheckpointError(f"missing {weights}; rebuild it with: "
                               f"{rebuild_command(meta, stem)}") from None
     except Exception as err:  # safetensors raises its own error types for corrupt headers
         raise CheckpointError(f"corrupt {weights} ({type(err).__name__}: {err}); rebuild it with: "
                               f"{rebuild_command(meta, stem)}") from None
-    model.eval()
-    return model, meta
+    return model.to(map_location).eval(), meta

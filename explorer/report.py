@@ -61,10 +61,11 @@ def reconstructions(model, x: torch.Tensor) -> torch.Tensor:
 
 
 def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: int | None,
-            seed: int = 0) -> dict:
-    """Every figure of one shipped checkpoint; returns the updated metadata (also saved)."""
+            seed: int = 0, device: str = "cpu") -> dict:
+    """Every figure of one shipped checkpoint, the model run on `device` (the draws are the
+    same on any device); returns the updated metadata (also saved)."""
     stem = pretrained_dir() / dataset / name
-    model, meta = load_checkpoint(stem)
+    model, meta = load_checkpoint(stem, map_location=device)
     judge, judge_meta = load_judge(dataset)
     test = load_dataset(dataset, "test")
     x = test.tensor()[:test_limit] if test_limit else test.tensor()
@@ -90,8 +91,9 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
         score("prior", draw(model, n_samples, seed), n_samples)
         # reconstructions of the very images they are scored against
         originals = reference_images(x, n_samples, seed)
-        score("reconstruction", to_uint8(reconstructions(model, originals)), n_samples)
-        units = model.active_units(x[:2000])
+        score("reconstruction", to_uint8(reconstructions(model, originals.to(device)).cpu()),
+              n_samples)
+        units = model.active_units(x[:2000].to(device))
         meta["active_units"] = units
     meta["samples"] = samples
     meta["judge"] = {"test_accuracy": judge_meta.get("test_accuracy")}
@@ -100,6 +102,17 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
     record["meta"] = meta
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     return meta
+
+
+def _training_time(meta: dict) -> str:
+    """Minutes of training on each hardware the runs of a chain used, e.g. '140 min, x86_64 CPU,
+    1 threads + 8 min, NVIDIA H100 (CUDA)'."""
+    runs = meta.get("runs") or [meta]
+    minutes: dict[str, float] = {}
+    for run in runs:
+        where = run.get("hardware", "?")
+        minutes[where] = minutes.get(where, 0.0) + run.get("training_seconds", 0) / 60
+    return " + ".join(f"{m:.0f} min, {where}" for where, m in minutes.items())
 
 
 def _fmt_terms(bpd: dict) -> str:
@@ -122,9 +135,8 @@ def table(root: Path | None = None) -> str:
             ev = meta.get("evaluation", {}).get("bits_per_dim", {})
             fd = "; ".join(f"{k} {v['frechet_distance']:.2f} ({v['floor']:.2f}, n={v['n']})"
                            for k, v in meta.get("samples", {}).items())
-            minutes = meta.get("training_seconds", 0) / 60
             rows.append(f"| {dataset} | {name} | {meta.get('parameters', 0):,} | "
-                        f"{meta.get('epochs', 0):g} | {minutes:.0f} min, {meta.get('hardware', '?')} | "
+                        f"{meta.get('epochs', 0):g} | {_training_time(meta)} | "
                         f"{ev.get('total', float('nan')):.3f} | {_fmt_terms(ev)} | {fd or '-'} | "
                         f"{meta.get('active_units', '-')} |")
             notes = [meta[k] for k in ("note", "samples_note") if meta.get(k)]
@@ -145,6 +157,7 @@ def main(argv=None) -> int:
     m.add_argument("--n-ddpm", type=int, default=200, help="images for the DDPM-1000 score")
     m.add_argument("--test-limit", type=int, default=None, help="test images for bits/dim")
     m.add_argument("--threads", type=int, default=None)
+    m.add_argument("--device", default="cpu", help="cpu, or cuda where one is available")
     t = sub.add_parser("table", help="print the MODELS.md table")
     t.add_argument("--write", default=None, help="write to this file instead of printing")
     args = p.parse_args(argv)
@@ -158,7 +171,8 @@ def main(argv=None) -> int:
     cli.set_threads(args.threads)
     for name in args.models.split(","):
         if (pretrained_dir() / args.dataset / f"{name}.json").exists():
-            meta = measure(args.dataset, name, args.n_samples, args.n_ddpm, args.test_limit)
+            meta = measure(args.dataset, name, args.n_samples, args.n_ddpm, args.test_limit,
+                           device=args.device)
             print(f"{args.dataset} {name}: {meta['evaluation']['bits_per_dim']}", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from explorer.noise import standard_normal
 from explorer.samplers import DDIMSampler, Sampler
 from explorer.schedules import DiscreteSchedule
 
@@ -73,9 +74,7 @@ def sample_progressive(eps_model: EpsModel, sampler: Sampler, shape: Sequence[in
         if shape is None:
             raise ValueError("give shape or x_T")
         first = generator_of(-1)
-        gen_device = first.device if first is not None else device
-        x_T = torch.randn(tuple(shape), generator=first, device=gen_device, dtype=dtype)
-        x_T = x_T.to(device) if device is not None else x_T
+        x_T = standard_normal(shape, first, device, dtype)
     x = x_T                                                            # (B, C, H, W)
     timesteps = sampler.timesteps.tolist()
     for index in range(start, len(timesteps)):

@@ -165,10 +165,11 @@ class LearnedGamma(nn.Module):
 
 
 def learned_schedule(gamma: LearnedGamma, T: int = 1000) -> DiscreteSchedule:
-    """Tabulate a learned gamma at the T discrete steps (no gradients)."""
+    """Tabulate a learned gamma at the T discrete steps (no gradients), on the CPU like every
+    table (`extract` moves the entries it picks to the tensor they meet)."""
     with torch.no_grad():
         u = LearnedGamma.u_of_t(torch.arange(1, T + 1), T).to(torch.float64)
-        values = copy.deepcopy(gamma).double()(u)  # float64 table; the shared module is untouched
+        values = copy.deepcopy(gamma).cpu().double()(u)  # float64; the shared module is untouched
     return DiscreteSchedule(values, name="learned")
 
 

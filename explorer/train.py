@@ -24,12 +24,17 @@ from explorer.likelihood import nats_to_bpd
 from explorer.models import MODELS
 
 PIXELS = 28 * 28
+PROBE_STEPS = 100   # steps timed (after PROBE_SKIP warm-up steps) to fit a run to --max-minutes
+PROBE_SKIP = 10
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m explorer.train", description=__doc__.split("\n")[0])
     cli.add_common_args(p)
     p.add_argument("--epochs", type=float, default=10, help="passes over the training set")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-clock budget: after the first PROBE_STEPS steps the run is shortened "
+                        "to the steps that fit, and the learning-rate schedule plans for those")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
     p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up")
@@ -53,6 +58,12 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
         return peak * (step + 1) / warmup
     frac = min((step - warmup) / max(total - warmup, 1), 1.0)
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def fit_steps(total: int, done: int, steps_per_second: float, seconds_left: float) -> int:
+    """The run's new length: `total`, or fewer when the rest would outrun `seconds_left` at the
+    measured speed (5% of the time is kept for the per-epoch checkpoints)."""
+    return max(done, min(total, done + int(0.95 * seconds_left * steps_per_second)))
 
 
 def main(argv=None) -> int:
@@ -87,7 +98,7 @@ def main(argv=None) -> int:
     print(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {args.dataset} "
           f"images for {total_steps:,} steps; config {config}", file=sys.stderr)
 
-    step, started, meta, epoch_bpd = 0, time.time(), {}, []
+    step, started, meta, epoch_bpd, probe_start = 0, time.time(), {}, [], None
     bar = tqdm(total=total_steps, disable=args.quiet, unit="step", dynamic_ncols=True)
     while step < total_steps:
         model.train()
@@ -108,6 +119,13 @@ def main(argv=None) -> int:
                     for p_ema, p in zip(ema.parameters(), model.parameters()):
                         p_ema.lerp_(p, 1.0 - decay)
             step += 1
+            if args.max_minutes and step == PROBE_SKIP:
+                probe_start = time.time()
+            elif args.max_minutes and step == PROBE_SKIP + PROBE_STEPS:
+                total_steps = fit_steps(total_steps, step, PROBE_STEPS / (time.time() - probe_start),
+                                        args.max_minutes * 60 - (time.time() - started))
+                args.epochs = total_steps / steps_per_epoch   # what _reconstruct records
+                bar.total = total_steps
             bpd = nats_to_bpd(float(terms.total.detach().mean()), PIXELS)
             epoch_bpd.append(bpd)
             bar.update(1)
@@ -164,6 +182,8 @@ def _reconstruct(args) -> list[str]:
         argv += ["--limit", str(args.limit)]
     if args.overrides:
         argv += ["--set", *args.overrides]
+    if args.device != "cpu":
+        argv += ["--device", args.device]
     if args.init:
         argv += ["--init", str(args.init)]
     if args.out:

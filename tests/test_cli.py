@@ -103,3 +103,30 @@ def test_init_continues_a_checkpoint_and_accumulates_its_record(trained, tmp_pat
                     "latent_dim=3"])
     with pytest.raises(SystemExit, match="holds a vae"):
         train.main(["hvae", "--dataset", "mnist", "--init", str(trained["vae"])])
+
+
+def test_max_minutes_shortens_the_run_and_records_the_length_it_ran(tmp_path):
+    """A budget already spent by the end of the timing probe stops the run right there; the
+    record's command rebuilds that length, without the budget."""
+    out = tmp_path / "short"
+    steps_per_epoch = 128 // 8
+    assert train.main(["vae", "--dataset", "mnist", "--epochs", "20", "--batch-size", "8",
+                       "--limit", "128", "--eval-limit", "0", "--quiet", "--max-minutes", "1e-6",
+                       "--out", str(out), "--set", *TINY_SET["vae"]]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())["meta"]
+    probed = train.PROBE_SKIP + train.PROBE_STEPS
+    assert meta["steps"] == probed < 20 * steps_per_epoch
+    assert f"--epochs {probed / steps_per_epoch:g} " in meta["command"]
+    assert "max-minutes" not in meta["command"]
+
+
+def test_fit_steps_keeps_what_fits_the_time_left():
+    assert train.fit_steps(1000, 110, steps_per_second=10.0, seconds_left=50.0) == 110 + 475
+    assert train.fit_steps(1000, 110, steps_per_second=10.0, seconds_left=1e4) == 1000
+    assert train.fit_steps(1000, 110, steps_per_second=10.0, seconds_left=-5.0) == 110
+
+
+def test_the_recorded_command_names_a_device_other_than_the_cpu():
+    args = train.parse_args(["vdm", "--dataset", "mnist", "--device", "cuda", "--epochs", "3"])
+    assert train._reconstruct(args)[-2:] == ["--device", "cuda"]
+    assert "--device" not in train._reconstruct(train.parse_args(["vdm", "--dataset", "mnist"]))

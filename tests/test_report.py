@@ -41,3 +41,11 @@ def test_measure_records_every_figure_and_table_renders_them(shipped):
     assert len(hvae["active_units"]) == 2
     text = report.table()
     assert "| mnist | hvae |" in text and "train vdm" in text
+
+
+def test_training_time_is_split_by_the_hardware_each_run_used():
+    meta = {"runs": [{"hardware": "x86_64 CPU, 1 threads", "training_seconds": 600},
+                     {"hardware": "NVIDIA H100 (CUDA)", "training_seconds": 120},
+                     {"hardware": "x86_64 CPU, 1 threads", "training_seconds": 300}]}
+    assert report._training_time(meta) == "15 min, x86_64 CPU, 1 threads + 2 min, NVIDIA H100 (CUDA)"
+    assert report._training_time({"hardware": "cpu", "training_seconds": 60}) == "1 min, cpu"

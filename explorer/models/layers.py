@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from explorer.noise import standard_normal
+
 IMAGE_SIZE = 28
 LOG_SCALE_MIN = -7.0   # floor of the logistic log-scale (PixelCNN++); bins are 2/255 wide
 LOG_SCALE_MAX = 2.0    # soft ceiling: a scale of e^2 is already flat over [-1, 1]
@@ -48,7 +50,7 @@ def gaussian_sample(mean: Tensor, logvar: Tensor, temperature: float = 1.0,
     """
     if temperature == 0:
         return mean
-    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    eps = standard_normal(mean.shape, generator, mean.device, mean.dtype)
     return mean + temperature * torch.exp(0.5 * logvar) * eps
 
 

@@ -20,6 +20,7 @@ from explorer.likelihood import (discretized_logistic_log_prob, gaussian_kl, gau
                                  sum_except_batch)
 from explorer.models.layers import (ConvDecoder, ConvEncoder, gaussian_sample, logistic_params,
                                     resolution_after, soft_clamp_logvar)
+from explorer.noise import standard_normal
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,7 @@ class VAE(nn.Module):
                generator: torch.Generator | None = None) -> Tensor:
         """Draw z ~ N(0, temperature^2 I) and decode to the mean of p(x|z): (n, 1, 28, 28)."""
         device = next(self.parameters()).device
-        z = temperature * torch.randn((n, self.config.latent_dim), generator=generator,
-                                      device=device)
+        z = temperature * standard_normal((n, self.config.latent_dim), generator, device)
         return self.decode_mean(z)
 
     # --- objectives --------------------------------------------------------------------------

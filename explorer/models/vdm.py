@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from explorer import diffusion
 from explorer.config import ELBOTerms, check_choice
 from explorer.models.unet import UNet
+from explorer.noise import standard_normal
 from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
 
 LOSSES = ("elbo", "simple")
@@ -96,7 +97,7 @@ class VDM(nn.Module):
 
     def _noisy(self, x0: Tensor, gamma_t: Tensor, generator) -> tuple[Tensor, Tensor]:
         """(x_t, eps) with x_t ~ q(x_t | x_0) at the (B,) gammas, differentiable in gamma."""
-        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        eps = standard_normal(x0.shape, generator, x0.device, x0.dtype)
         g = gamma_t.reshape(-1, 1, 1, 1)
         return torch.sqrt(torch.sigmoid(-g)) * x0 + torch.sqrt(torch.sigmoid(g)) * eps, eps
 
@@ -163,4 +164,6 @@ class VDM(nn.Module):
         kwargs = {"eta": eta} if sampler == "ddim" else {}
         s = make_sampler(sampler, self.schedule, **kwargs)
         s.set_timesteps(steps)
-        return sample(self.predict_noise, s, shape=(n, 1, 28, 28), generator=generator).clamp(-1, 1)
+        device = next(self.parameters()).device
+        return sample(self.predict_noise, s, shape=(n, 1, 28, 28), generator=generator,
+                      device=device).clamp(-1, 1)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from explorer.diffusion import q_sample
+from explorer.noise import standard_normal
 from explorer.schedules import DiscreteSchedule
 
 
@@ -161,9 +162,7 @@ class Sampler(ABC):
     @staticmethod
     def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Standard normal noise shaped like x, drawn from generator (on its own device)."""
-        device = generator.device if generator is not None else x.device
-        z = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
-        return z.to(x.device)
+        return standard_normal(x.shape, generator, x.device, x.dtype)
 
     @property
     def deterministic(self) -> bool:
