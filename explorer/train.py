@@ -33,8 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     cli.add_common_args(p)
     p.add_argument("--epochs", type=float, default=10, help="passes over the training set")
     p.add_argument("--max-minutes", type=float, default=None,
-                   help="wall-clock budget: after the first PROBE_STEPS steps the run is shortened "
-                        "to the steps that fit, and the learning-rate schedule plans for those")
+                   help=f"wall-clock budget: after the first {PROBE_SKIP + PROBE_STEPS} steps the "
+                        "run is shortened to the steps that fit, and the learning-rate schedule "
+                        "plans for those")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
     p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up")
@@ -122,8 +123,9 @@ def main(argv=None) -> int:
             if args.max_minutes and step == PROBE_SKIP:
                 probe_start = time.time()
             elif args.max_minutes and step == PROBE_SKIP + PROBE_STEPS:
-                total_steps = fit_steps(total_steps, step, PROBE_STEPS / (time.time() - probe_start),
-                                        args.max_minutes * 60 - (time.time() - started))
+                now = time.time()
+                total_steps = fit_steps(total_steps, step, PROBE_STEPS / (now - probe_start),
+                                        args.max_minutes * 60 - (now - started))
                 args.epochs = total_steps / steps_per_epoch   # what _reconstruct records
                 bar.total = total_steps
             bpd = nats_to_bpd(float(terms.total.detach().mean()), PIXELS)
