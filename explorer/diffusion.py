@@ -6,7 +6,8 @@ closed-form. Shapes: x0, x_t, eps are (B, C, H, W); t is a (B,) long tensor or a
 
 The negative ELBO splits into the three terms the UI plots (Kingma et al. 2021, eq. 11):
     reconstruction  L_0     = -log p(x_0 | x_1)                        (discretized decoder)
-    prior matching  L_prior = KL(q(x_T | x_0) || N(0, I))
+    prior matching  L_prior = KL(q(x_T | x_0) || p(x_T)), p(x_T) = N(0, I) here (or fitted:
+                            explorer.priors)
     denoising       L_t     = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)),  t = 2..T
                             = 1/2 (SNR_{t-1} - SNR_t) ||x_0 - x0_hat||^2
                             = 1/2 expm1(gamma_t - gamma_{t-1}) ||eps - eps_hat||^2

@@ -53,6 +53,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def training_images(dataset: str, limit: int | None, seed: int) -> torch.Tensor:
+    """The images a run trains on, (N, 1, 28, 28) in [-1, 1]: the training split, or its seeded
+    random subset of `limit` (not the first ones: the MNIST subset is stored sorted by class)."""
+    train = load_dataset(dataset, "train").tensor()
+    if limit:
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:limit]
+        train = train[pick]
+    return train
+
+
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     """Linear warm-up to peak, then cosine decay to peak / 20."""
     if step < warmup:
@@ -87,10 +97,11 @@ def main(argv=None) -> int:
     ema = copy.deepcopy(model).eval() if args.ema > 0 else None
     out = args.out or cli.default_stem(args.model, args.dataset)
 
-    train = load_dataset(args.dataset, "train").tensor()
-    if args.limit:  # a seeded random subset: the MNIST subset is stored sorted by class
-        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(
-            args.seed))[:args.limit]]
+    train = training_images(args.dataset, args.limit, args.seed)
+    if not args.init and hasattr(model, "fit_prior"):   # a fitted p(x_T) is set before training
+        model.fit_prior(train)
+        if ema is not None:
+            ema.fit_prior(train)
     gen = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total_steps = max(1, round(args.epochs * steps_per_epoch))

@@ -15,7 +15,7 @@ sampler on the model's schedule when it steps (`explorer.sampling.sample_progres
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -47,11 +47,15 @@ class Trajectory:
 
     @classmethod
     def start(cls, sampler: str, steps: int, eta: float = 0.0, seed: int = 0,
-              x_T: Tensor | None = None, t_start: int | None = None) -> "Trajectory":
-        """A new run at x_T ~ N(0, I) drawn from `seed` (or the given x_T, (1, 1, 28, 28))."""
+              x_T: Tensor | None = None, t_start: int | None = None,
+              prior: Callable[[Tensor], Tensor] | None = None) -> "Trajectory":
+        """A new run at x_T ~ p(x_T) drawn from `seed` (or the given x_T, (1, 1, 28, 28)):
+        `prior` maps the seed's z ~ N(0, I) to x_T (a model's `prior_from_standard`); without it
+        x_T = z."""
         check_choice("sampler", sampler, SAMPLERS)
         if x_T is None:
             x_T = torch.randn(SHAPE, generator=step_generator(seed, -1))
+            x_T = prior(x_T) if prior is not None else x_T
         return cls(sampler, int(steps), float(eta), [(0, int(seed))], [x_T.detach().clone()],
                    t_start=t_start)
 

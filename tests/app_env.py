@@ -2,7 +2,7 @@
 in-process against it, so the tests never depend on what training has produced so far.
 
 The folder holds both galleries (copied from the real pretrained/), a VAE, an HVAE and a VDM
-(learned schedule, T = 1000) for both datasets, and the 2-D VAE for MNIST only: the Fashion-MNIST 2-D VAE is missing on purpose.
+(learned schedule, T = 1000, its prior fitted to the gallery) for both datasets, and the 2-D VAE for MNIST only: the Fashion-MNIST 2-D VAE is missing on purpose.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from explorer.checkpoint import save_checkpoint
-from explorer.data import DATASETS
+from explorer.data import DATASETS, load_gallery
 from explorer.models import HVAE, VAE, VDM, HVAEConfig, VAEConfig, VDMConfig
 from explorer.paths import PRETRAINED_ENV
 
@@ -33,7 +33,9 @@ def build_pretrained(root: Path) -> Path:
         save_checkpoint(VAE(VAEConfig(latent_dim=6, **TINY)), folder / "vae")
         save_checkpoint(HVAE(HVAEConfig(latent_shapes=((2, 7, 7), (3, 7, 7), (4, 1, 1)),
                                         hidden=16, **TINY)), folder / "hvae")
-        save_checkpoint(VDM(VDMConfig(channels=(8, 8, 8), attention=False)), folder / "vdm")
+        vdm = VDM(VDMConfig(channels=(8, 8, 8), attention=False, prior="fitted", prior_rank=8))
+        vdm.fit_prior(load_gallery(dataset, folder / "gallery.npz").tensor())   # as shipped
+        save_checkpoint(vdm, folder / "vdm")
     save_checkpoint(VAE(VAEConfig(latent_dim=2, **TINY)), root / "mnist" / "vae2d")
     return root
 

@@ -5,8 +5,10 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
-from explorer import evaluate, sample, train
+from explorer import evaluate, fit_prior, sample, train
+from explorer.checkpoint import load_checkpoint
 
 TINY_SET = {
     "vae": ["latent_dim=4", "channels=[8,8,8]"],
@@ -130,3 +132,33 @@ def test_the_recorded_command_names_a_device_other_than_the_cpu():
     args = train.parse_args(["vdm", "--dataset", "mnist", "--device", "cuda", "--epochs", "3"])
     assert train._reconstruct(args)[-2:] == ["--device", "cuda"]
     assert "--device" not in train._reconstruct(train.parse_args(["vdm", "--dataset", "mnist"]))
+
+
+def test_a_fitted_prior_is_fitted_to_the_images_a_run_trains_on(tmp_path):
+    out = tmp_path / "fitted"
+    assert train.main(["vdm", "--dataset", "mnist", "--epochs", "0.25", "--batch-size", "64",
+                       "--limit", "128", "--seed", "3", "--eval-limit", "0", "--quiet", "--ema",
+                       "0.9", "--out", str(out), "--set", *TINY_SET["vdm"], "prior=fitted",
+                       "prior_rank=4"]) == 0
+    model, _ = load_checkpoint(out)
+    seen = train.training_images("mnist", 128, 3)
+    assert torch.allclose(model.prior.mean, seen.flatten(1).mean(0), atol=1e-5)
+    assert model.prior.basis.shape == (784, 4) and float(model.prior.excess[-1]) > 0
+
+
+def test_fit_prior_converts_a_checkpoint_and_records_the_call(trained, tmp_path):
+    stem = tmp_path / "vdm"
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(trained["vdm"].with_suffix(suffix), stem.with_suffix(suffix))
+    before, _ = load_checkpoint(stem)
+    assert fit_prior.main(["--dataset", "mnist", "--checkpoint", str(stem), "--rank", "6"]) == 0
+    after, meta = load_checkpoint(stem)
+    assert after.config.prior == "fitted" and after.config.prior_rank == 6
+    assert all(torch.equal(v, after.state_dict()[k]) for k, v in before.state_dict().items())
+    seen = train.training_images("mnist", meta["training_images"], meta["seed"])
+    assert torch.allclose(after.prior.mean, seen.flatten(1).mean(0), atol=1e-5)
+    assert meta["command"].endswith(" && python -m explorer.fit_prior --dataset mnist --rank 6 "
+                                    f"--checkpoint {stem}")
+    assert meta["runs"][-1]["steps"] == 0 and meta["epochs"] == 2
+    with pytest.raises(SystemExit, match="not a vdm"):
+        fit_prior.main(["--dataset", "mnist", "--checkpoint", str(trained["vae"])])

@@ -49,3 +49,6 @@ def test_training_time_is_split_by_the_hardware_each_run_used():
                      {"hardware": "x86_64 CPU, 1 threads", "training_seconds": 300}]}
     assert report._training_time(meta) == "15 min, x86_64 CPU, 1 threads + 2 min, NVIDIA H100 (CUDA)"
     assert report._training_time({"hardware": "cpu", "training_seconds": 60}) == "1 min, cpu"
+    fitted = {"runs": meta["runs"] + [{"hardware": "x86_64 CPU, 2 threads", "steps": 0,
+                                       "training_seconds": 15}]}   # fit_prior trains nothing
+    assert report._training_time(fitted) == report._training_time(meta)

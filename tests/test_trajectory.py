@@ -152,3 +152,12 @@ def test_start_checks_the_sampler_name():
     run = Trajectory.start("ddim", 10, seed=3)
     assert run.x.shape == (1, 1, 28, 28) and torch.equal(
         run.x, Trajectory.start("ddim", 10, seed=3).x)
+
+
+def test_start_draws_x_T_through_the_prior():
+    """The seed fixes z ~ N(0, I); a prior maps it to x_T (a VDM's prior_from_standard)."""
+    plain = Trajectory.start("ddpm", 5, seed=4)
+    shifted = Trajectory.start("ddpm", 5, seed=4, prior=lambda z: 0.5 * z + 1.0)
+    assert torch.equal(shifted.x, 0.5 * plain.x + 1.0)
+    given = torch.zeros(1, 1, 28, 28)
+    assert torch.equal(Trajectory.start("ddpm", 5, x_T=given, prior=lambda z: z + 1).x, given)

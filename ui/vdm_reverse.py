@@ -125,7 +125,8 @@ def run_gif(session: Session | None) -> str:
 
 def reset(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0,
           seed: int = 0, session: Session | None = None):
-    """A new run: x_T ~ N(0, I) drawn from `seed`, with the chosen sampler and step count."""
+    """A new run: x_T ~ p(x_T) (the model's prior) drawn from `seed`, with the chosen sampler
+    and step count."""
     check_dataset(dataset)
     model = STORE.model(dataset, "vdm")
     if sampler not in SAMPLERS:
@@ -135,7 +136,8 @@ def reset(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0
     if session is not None and not _lock(session).acquire(blocking=False):
         raise _busy()
     try:
-        return views(Session(dataset, Trajectory.start(sampler, steps, eta, check_seed(seed))))
+        return views(Session(dataset, Trajectory.start(sampler, steps, eta, check_seed(seed),
+                                                       prior=model.prior_from_standard)))
     finally:
         if session is not None:
             _lock(session).release()

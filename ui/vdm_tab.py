@@ -116,8 +116,9 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
 
     gr.Markdown("## Interpolation from A to B through x_T")
     caption("Deterministic DDIM ($\\eta = 0$) is an invertible map $x_0 \\leftrightarrow x_T$. "
-            "Invert A and B to $x_T^A, x_T^B$, walk the great circle "
-            "$\\mathrm{slerp}(x_T^A, x_T^B; w)$ (the $\\approx\\sqrt{784} = 28$ shell where "
+            "Invert A and B to $x_T^A, x_T^B$, whiten each to the standard normal $z$ behind it "
+            "($x_T = m + S^{1/2} z$ under the prior $p(x_T) = \\mathcal{N}(m, S)$), walk the great "
+            "circle $\\mathrm{slerp}(z^A, z^B; w)$ (the $\\approx\\sqrt{784} = 28$ shell where "
             "Gaussian noise lives), decode every frame. The pixel cross-fade is for contrast.")
     with gr.Row():
         frames = gr.Slider(2, views.FRAMES_MAX, value=8, step=1, label="frames",
@@ -130,16 +131,20 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     with gr.Row(equal_height=True):
         itp_gif = file_out("vdm-itp-gif", "GIF of the interpolation")
         caption("For slides: the decoded slerp from A to B and back, looping smoothly.")
-    with gr.Accordion("numbers (JSON): round-trip error, ||x_T||", open=False):
+    with gr.Accordion("numbers (JSON): round-trip error, ||z||", open=False):
         itp_numbers = gr.JSON(elem_id="vdm-itp-numbers")
 
     gr.Markdown("## The loss over time: image A's -ELBO, term by term")
     caption("$-\\mathrm{ELBO} = \\underbrace{-\\log p(x_0|x_1)}_{\\text{reconstruction}} + "
-            "\\underbrace{\\mathrm{KL}(q(x_T|x_0)\\,\\|\\,\\mathcal{N}(0,I))}_{\\text{prior matching}}"
+            "\\underbrace{\\mathrm{KL}(q(x_T|x_0)\\,\\|\\,p(x_T))}_{\\text{prior matching}}"
             " + \\sum_{t=2}^{T} \\underbrace{\\mathrm{KL}(q(x_{t-1}|x_t,x_0)\\,\\|\\,"
             "p(x_{t-1}|x_t))}_{L_t \\text{, denoising matching}}$, with "
             "$L_t = \\tfrac12 (e^{\\gamma_t - \\gamma_{t-1}} - 1)\\,\\|\\epsilon - \\hat\\epsilon\\|^2$. "
-            "With fewer points than $T-1$ the sum is estimated as $(T-1)$ times their mean.")
+            "With fewer points than $T-1$ the sum is estimated as $(T-1)$ times their mean. "
+            "The prior is not $\\mathcal{N}(0,I)$ but the Gaussian with the moments of $q(x_T)$: "
+            "the learned schedule ends at a small but non-zero $\\mathrm{SNR}_T$ (under 0.01), "
+            "where an image's mean and main shapes still show through the noise, and DDIM "
+            "started from $\\mathcal{N}(0,I)$ would never recover them (MODELS.md).")
     with gr.Row():
         points = gr.Slider(views.LOSS_POINTS[0], views.LOSS_POINTS[1], value=100, step=1,
                            label="points t evaluated (999 = every t, exact)",

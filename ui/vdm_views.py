@@ -2,7 +2,8 @@
 simple values, so each is also an API endpoint. Models are read, never changed.
 
     q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I),  x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
-    -ELBO(x) = -log p(x_0 | x_1) + KL(q(x_T | x_0) || N(0, I)) + sum_{t=2..T} L_t
+    -ELBO(x) = -log p(x_0 | x_1) + KL(q(x_T | x_0) || p(x_T)) + sum_{t=2..T} L_t
+    p(x_T) = N(m, S), x_T = m + S^(1/2) z: N(0, I) (z = x_T), or fitted to the data (explorer.priors)
 """
 
 from __future__ import annotations
@@ -204,9 +205,10 @@ def noise_and_denoise(dataset: str, index, image, t: int = 500, steps: int = 50,
 def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 8,
                 steps: int = 50, progress=gr.Progress()):
     """Slerp between the DDIM-inverted x_T of A and B, each frame decoded by deterministic
-    DDIM (eta = 0), beside the pixel cross-fade. Returns (slerp strip, cross-fade strip, numbers
-    with the round-trip error of decode(invert(x)), a GIF of the decoded slerp A -> B -> A:
-    2F - 2 frames for F frames)."""
+    DDIM (eta = 0), beside the pixel cross-fade. The slerp runs between the standard normal z
+    behind each x_T (x_T = m + S^(1/2) z under the prior; z = x_T for N(0, I)). Returns (slerp
+    strip, cross-fade strip, numbers with the round-trip error of decode(invert(x)) and ||z||, a
+    GIF of the decoded slerp A -> B -> A: 2F - 2 frames for F frames)."""
     model = STORE.model(dataset, "vdm")
     frames = check_int("frames", frames, 2, FRAMES_MAX)
     steps = check_int("steps", steps, *INVERT_STEPS)
@@ -215,10 +217,12 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 
     if progress is not None:
         progress(0.05, desc=f"DDIM inversion of A and B ({steps} steps)")
     x_T = ddim_invert(model.predict_noise, model.schedule, x0, steps)        # (2, 1, 28, 28)
-    path = latent_path(x_T[0].flatten(), x_T[1].flatten(), frames, "slerp")  # (F, 784)
+    z = model.prior_to_standard(x_T)                                         # (2, 1, 28, 28)
+    path = latent_path(z[0].flatten(), z[1].flatten(), frames, "slerp")      # (F, 784)
+    path = model.prior_from_standard(path.reshape(-1, 1, 28, 28))            # (F, 1, 28, 28)
     if progress is not None:
         progress(0.5, desc=f"decoding {frames} frames ({steps} DDIM steps)")
-    decoded = ddim_decode(model.predict_noise, model.schedule, path.reshape(-1, 1, 28, 28), steps)
+    decoded = ddim_decode(model.predict_noise, model.schedule, path, steps)
     w = torch.linspace(0, 1, frames)
     labels = [f"{v:.2f}" for v in w.tolist()]
     fade = (1 - w[:, None, None, None]) * x0[:1] + w[:, None, None, None] * x0[1:]
@@ -229,7 +233,7 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 
     return (strip(list(images), labels, row_label="slerp x_T"),
             strip(list(to_uint8(fade)), labels, row_label="pixels"),
             {"frames": frames, "steps": steps, "roundtrip_psnr_db": roundtrip,
-             "x_T_norms": x_T.flatten(1).norm(dim=1).tolist(), "sqrt_D": 28.0}, gif)
+             "z_norms": z.flatten(1).norm(dim=1).tolist(), "sqrt_D": 28.0}, gif)
 
 
 # ---------------------------------------------------------------- the loss over time
@@ -258,7 +262,7 @@ def loss_over_time(dataset: str, index, image, points: int = 100, seed: int = 0,
     nats = {"reconstruction": float(recon), "prior": float(prior), "diffusion": diffusion}
     nats["total"] = sum(nats.values())
     table = terms_table({"reconstruction  -log p(x_0 | x_1)": nats["reconstruction"],
-                         "prior matching  KL(q(x_T | x_0) || N(0, I))": nats["prior"],
+                         "prior matching  KL(q(x_T | x_0) || p(x_T))": nats["prior"],
                          f"denoising  sum of L_t, t = 2..{model.T}": nats["diffusion"],
                          "total (-ELBO)": nats["total"]})
     dims = 28 * 28 * math.log(2)

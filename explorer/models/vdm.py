@@ -3,7 +3,7 @@ predictor eps_theta(x_t, t), trained on its ELBO (Kingma et al. 2021) or on Ho's
 
 The three -ELBO terms per example (nats), as `explorer.diffusion` defines them:
     reconstruction  -log p(x_0 | x_1)
-    prior           KL(q(x_T | x_0) || N(0, I))
+    prior           KL(q(x_T | x_0) || p(x_T))   (p(x_T): N(0, I), or fitted; see explorer.priors)
     diffusion       sum_{t=2..T} KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
 """
 
@@ -19,6 +19,7 @@ from explorer import diffusion
 from explorer.config import ELBOTerms, check_choice
 from explorer.models.unet import UNet
 from explorer.noise import standard_normal
+from explorer.priors import PRIORS, make_prior
 from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
 
 LOSSES = ("elbo", "simple")
@@ -36,10 +37,13 @@ class VDMConfig:
     dropout: float = 0.0                 # dropout inside residual blocks
     fourier_exponents: tuple[int, ...] = (6, 7)  # sin/cos(2^n pi x) input features; () for none
     loss: str = "elbo"                   # training loss: elbo (VDM) | simple (Ho's ||eps - eps_hat||^2)
+    prior: str = "standard"              # p(x_T): standard N(0, I) | fitted (explorer.priors)
+    prior_rank: int = 64                 # fitted prior: principal directions of the data kept
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("loss", self.loss, LOSSES)
+        check_choice("prior", self.prior, PRIORS)
         if self.T < 2:
             raise ValueError("T must be at least 2")
 
@@ -60,6 +64,7 @@ class VDM(nn.Module):
                       if config.schedule == "learned" else None)
         self._fixed = None if self.gamma is not None else make_schedule(config.schedule, config.T)
         self._table: DiscreteSchedule | None = self._fixed
+        self.prior = make_prior(config.prior, config.prior_rank)
 
     # ---- the schedule ----
 
@@ -87,6 +92,27 @@ class VDM(nn.Module):
             return self._fixed.gamma[t.cpu()].to(torch.float32).to(t.device)
         return self.gamma(LearnedGamma.u_of_t(t, self.T))
 
+    # ---- the prior p(x_T) ----
+
+    def gamma_T(self, device=None) -> Tensor:
+        """gamma_T = -log SNR at the last step, (1,) float32 (differentiable if learned)."""
+        return self.gamma_at(torch.full((1,), self.T, dtype=torch.long, device=device))
+
+    def fit_prior(self, images: Tensor) -> None:
+        """Fit a "fitted" prior to training images (N, 1, 28, 28) in [-1, 1]; no-op for N(0, I)."""
+        if hasattr(self.prior, "fit"):
+            self.prior.fit(images.to(next(self.buffers()).device))
+
+    def prior_from_standard(self, z: Tensor) -> Tensor:
+        """x_T ~ p(x_T) from z ~ N(0, I) (B, 1, 28, 28): the same z always gives the same x_T."""
+        with torch.no_grad():
+            return self.prior.from_standard(z, self.gamma_T(z.device)).to(z.dtype)
+
+    def prior_to_standard(self, x_T: Tensor) -> Tensor:
+        """The z that prior_from_standard maps to x_T (B, 1, 28, 28)."""
+        with torch.no_grad():
+            return self.prior.to_standard(x_T, self.gamma_T(x_T.device)).to(x_T.dtype)
+
     # ---- the network ----
 
     def predict_noise(self, x_t: Tensor, t: Tensor) -> Tensor:
@@ -109,12 +135,12 @@ class VDM(nn.Module):
         return diffusion.denoising_kl(eps, self.predict_noise(x_t, t), gamma_t, gamma_prev)
 
     def endpoint_terms(self, x0: Tensor, generator=None) -> tuple[Tensor, Tensor]:
-        """(reconstruction -log p(x_0 | x_1), prior KL(q(x_T | x_0) || N(0, I))), each (B,) nats."""
+        """(reconstruction -log p(x_0 | x_1), prior KL(q(x_T | x_0) || p(x_T))), each (B,) nats."""
         ones = torch.ones(x0.shape[0], dtype=torch.long, device=x0.device)
         gamma_1 = self.gamma_at(ones)
         x1, _ = self._noisy(x0, gamma_1, generator)
         return (diffusion.reconstruction_nll(x0, x1, gamma_1),
-                diffusion.prior_kl(x0, self.gamma_at(ones * self.T)))
+                self.prior.kl(x0, self.gamma_at(ones * self.T)))
 
     def loss_per_t(self, x0: Tensor, generator=None, t_chunk: int = 50) -> Tensor:
         """Every denoising term L_t, t = 2..T, for each example: (B, T - 1) nats (T network calls
@@ -158,12 +184,13 @@ class VDM(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator=None, sampler: str = "ddim", steps: int = 50,
                eta: float = 0.0) -> Tensor:
-        """n images (n, 1, 28, 28) in [-1, 1] from x_T ~ N(0, I) with the named sampler."""
+        """n images (n, 1, 28, 28) in [-1, 1] from x_T ~ p(x_T) with the named sampler (the
+        standard normal z behind x_T is the first draw from `generator`)."""
         from explorer.samplers import make_sampler
         from explorer.sampling import sample
         kwargs = {"eta": eta} if sampler == "ddim" else {}
         s = make_sampler(sampler, self.schedule, **kwargs)
         s.set_timesteps(steps)
         device = next(self.parameters()).device
-        return sample(self.predict_noise, s, shape=(n, 1, 28, 28), generator=generator,
-                      device=device).clamp(-1, 1)
+        x_T = self.prior_from_standard(standard_normal((n, 1, 28, 28), generator, device))
+        return sample(self.predict_noise, s, x_T=x_T, generator=generator).clamp(-1, 1)
