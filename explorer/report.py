@@ -46,11 +46,13 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
   (DDPM: ancestral sampling with fresh noise every step; DDIM here with eta = 0, deterministic).
   These small VDMs sample better with DDPM than with DDIM at the same step count, which is why
   the app's reverse run starts on DDPM.
-- The VDMs' prior p(x_T) is not N(0, I) but the Gaussian with the moments of q(x_T)
-  (`explorer/priors.py`, fitted by `python -m explorer.fit_prior`; the network is untouched).
-  Their learned schedules end at SNR_T of about 0.005, not 0, where an image's mean and main
-  shapes still show through the noise; a deterministic DDIM run started from N(0, I) never
-  recovers them. With the same network, Fashion-MNIST DDIM-50 scored 85.5 from N(0, I).
+- The Fashion-MNIST VDM's prior p(x_T) is not N(0, I) but the Gaussian with the moments of
+  q(x_T) (`explorer/priors.py`, fitted by `python -m explorer.fit_prior`; the network is
+  untouched). Its learned schedule ends at SNR_T of about 0.006, not 0, where an image's mean and
+  main shapes still show through the noise; a deterministic DDIM run started from N(0, I) never
+  recovers them. With the same network, DDIM-50 scored 85.5 from N(0, I) and DDPM-50 39.2. The
+  MNIST VDM keeps N(0, I): fitted, its DDIM improved (DDIM-50 44.8 -> 33.0) but its DDPM, which
+  the app starts on, got worse (DDPM-50 14.8 -> 19.5, DDPM-1000 12.7 -> 15.1).
 
 """
 VDM_SAMPLERS = (("ddim", 20), ("ddim", 50), ("ddpm", 50), ("ddpm", 1000))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from explorer.checkpoint import load_checkpoint
-from explorer.data import DATASETS, load_gallery
+from explorer.data import load_gallery
 from explorer.models.vdm import VDM, VDMConfig
 from explorer.priors import GaussianPrior, StandardPrior
 
@@ -140,8 +140,8 @@ def test_vdm_uses_its_prior_in_the_elbo_and_in_sampling(images):
     assert not torch.allclose(x_T, z)
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
-def test_the_shipped_vdms_have_a_prior_closer_to_q_x_T_than_the_standard_normal(dataset):
+def test_the_shipped_fashion_vdm_has_a_prior_closer_to_q_x_T_than_the_standard_normal():
+    dataset = "fashion-mnist"          # the MNIST VDM keeps N(0, I) (MODELS.md says why)
     model, _ = load_checkpoint(SHIPPED / dataset / "vdm")
     assert model.config.prior == "fitted"
     x = load_gallery(dataset, SHIPPED / dataset / "gallery.npz").tensor()   # held-out images
