@@ -18,7 +18,7 @@ import time
 from explorer import cli
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import DATASETS
-from explorer.train import training_images
+from explorer.train import chain, training_images
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,10 +50,7 @@ def main(argv=None) -> int:
         argv += ["--checkpoint", str(args.checkpoint)]
     run = {"command": "python -m explorer.fit_prior " + shlex.join(argv), "epochs": 0, "steps": 0,
            "training_seconds": round(time.time() - started, 1), "hardware": cli.hardware()}
-    meta = dict(meta)
-    meta["runs"] = meta.get("runs", []) + [run]
-    meta["command"] = " && ".join(r["command"] for r in meta["runs"])
-    meta["training_seconds"] = round(meta.get("training_seconds", 0) + run["training_seconds"], 1)
+    meta = {**meta, **chain(meta.get("runs", []) + [run])}
     save_checkpoint(model.eval(), stem, meta)
     print(f"{stem}: prior fitted (rank {args.rank}) to {args.dataset}", file=sys.stderr)
     return 0

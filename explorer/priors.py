@@ -58,8 +58,7 @@ class GaussianPrior(nn.Module):
 
     def __init__(self, rank: int = 64, shape: tuple[int, ...] = (1, 28, 28)):
         super().__init__()
-        self.shape = tuple(shape)
-        dims = math.prod(self.shape)
+        dims = math.prod(shape)
         if not 0 <= rank <= dims:
             raise ValueError(f"rank must be in 0..{dims}, got {rank}")
         self.register_buffer("mean", torch.zeros(dims))            # mu, (D,)

@@ -94,14 +94,12 @@ def main(argv=None) -> int:
     else:
         config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
         model = model_cls(config).to(args.device)
-    ema = copy.deepcopy(model).eval() if args.ema > 0 else None
-    out = args.out or cli.default_stem(args.model, args.dataset)
-
     train = training_images(args.dataset, args.limit, args.seed)
     if not args.init and hasattr(model, "fit_prior"):   # a fitted p(x_T) is set before training
         model.fit_prior(train)
-        if ema is not None:
-            ema.fit_prior(train)
+    ema = copy.deepcopy(model).eval() if args.ema > 0 else None
+    out = args.out or cli.default_stem(args.model, args.dataset)
+
     gen = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total_steps = max(1, round(args.epochs * steps_per_epoch))
@@ -169,19 +167,23 @@ def _save(args, model, out, step, steps_per_epoch, started, n_params, previous: 
     runs = previous.get("runs", []) + [run]
     meta = {
         "dataset": args.dataset, "seed": args.seed,
-        "epochs": round(sum(r["epochs"] for r in runs), 3),
-        "steps": sum(r["steps"] for r in runs),
-        "training_seconds": round(sum(r["training_seconds"] for r in runs), 1),
         "hardware": run["hardware"], "parameters": n_params,
         "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
-        "training_images": args.limit,
-        "command": " && ".join(r["command"] for r in runs),
-        "runs": runs,
+        "training_images": args.limit, **chain(runs),
     }
     if previous.get("note"):  # what an earlier run of the chain said of itself stays said
         meta["note"] = previous["note"]
     save_checkpoint(model, out, meta)
     return meta
+
+
+def chain(runs: list[dict]) -> dict:
+    """The totals a record keeps of its chain of runs (each one continuing the last): epochs,
+    steps, training seconds, the joined command that rebuilds it all, and the runs."""
+    return {"epochs": round(sum(r["epochs"] for r in runs), 3),
+            "steps": sum(r["steps"] for r in runs),
+            "training_seconds": round(sum(r["training_seconds"] for r in runs), 1),
+            "command": " && ".join(r["command"] for r in runs), "runs": runs}
 
 
 def _reconstruct(args) -> list[str]:

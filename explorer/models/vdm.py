@@ -101,7 +101,7 @@ class VDM(nn.Module):
     def fit_prior(self, images: Tensor) -> None:
         """Fit a "fitted" prior to training images (N, 1, 28, 28) in [-1, 1]; no-op for N(0, I)."""
         if hasattr(self.prior, "fit"):
-            self.prior.fit(images.to(next(self.buffers()).device))
+            self.prior.fit(images.to(self.prior.mean.device))
 
     def prior_from_standard(self, z: Tensor) -> Tensor:
         """x_T ~ p(x_T) from z ~ N(0, I) (B, 1, 28, 28): the same z always gives the same x_T."""
