@@ -50,10 +50,10 @@ def parse_overrides(pairs: list[str] | None) -> dict:
     return out
 
 
-def build_config(config_cls, overrides: dict):
-    """The default config of config_cls with overrides applied (unknown keys raise)."""
+def build_config(config_cls, overrides: dict, base=None):
+    """`base` (default: config_cls's defaults) with overrides applied (unknown keys raise)."""
     from explorer.config import config_from_dict
-    base = dataclasses.asdict(config_cls())
+    base = dataclasses.asdict(base if base is not None else config_cls())
     unknown = set(overrides) - set(base)
     if unknown:
         raise SystemExit(f"unknown {config_cls.__name__} field(s) {sorted(unknown)}; "

@@ -48,7 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="config fields, e.g. --set latent_dim=2")
     p.add_argument("--out", default=None, help="checkpoint stem (default pretrained/<dataset>/<model>)")
     p.add_argument("--init", default=None, metavar="STEM",
-                   help="continue training the checkpoint at STEM (its config; fresh optimizer)")
+                   help="continue training the checkpoint at STEM (its config, with any --set "
+                        "fields that leave the network's shape alone; fresh optimizer)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -84,13 +85,20 @@ def main(argv=None) -> int:
     model_cls = MODELS[args.model]
     previous: dict = {}
     if args.init:
-        if args.overrides:
-            raise SystemExit("--init continues a checkpoint with its own config: drop --set")
         model, previous = load_checkpoint(args.init, map_location=args.device)
         if model.kind != args.model or previous.get("dataset", args.dataset) != args.dataset:
             raise SystemExit(f"{args.init} holds a {model.kind} for {previous.get('dataset')}, "
                              f"not a {args.model} for {args.dataset}")
         config = model.config
+        if args.overrides:   # e.g. a new training loss; the weights must still fit the network
+            config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides),
+                                      base=config)
+            state, model = model.state_dict(), model_cls(config).to(args.device)
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as err:
+                raise SystemExit(f"--set {' '.join(args.overrides)} changes the network of "
+                                 f"{args.init}, so its weights do not fit: {err}") from None
     else:
         config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
         model = model_cls(config).to(args.device)

@@ -100,11 +100,32 @@ def test_init_continues_a_checkpoint_and_accumulates_its_record(trained, tmp_pat
     assert meta["note"] == "stopped after epoch 2"              # an earlier run's note stays
     assert meta["command"].count("python -m explorer.train vae") == 2
     assert "--init" in meta["runs"][1]["command"]
-    with pytest.raises(SystemExit, match="drop --set"):
+    with pytest.raises(SystemExit, match="do not fit"):
         train.main(["vae", "--dataset", "mnist", "--init", str(trained["vae"]), "--set",
                     "latent_dim=3"])
     with pytest.raises(SystemExit, match="holds a vae"):
         train.main(["hvae", "--dataset", "mnist", "--init", str(trained["vae"])])
+
+
+def test_init_with_set_continues_the_weights_under_a_new_loss(trained, tmp_path):
+    """--init --set loss=weighted fine-tunes the same network on the weighted ELBO: the config
+    changes, the learned schedule does not move, the record's chain rebuilds it."""
+    out = tmp_path / "weighted"
+    assert train.main(["vdm", "--dataset", "mnist", "--epochs", "1", "--batch-size", "64",
+                       "--limit", "128", "--eval-limit", "0", "--quiet", "--init",
+                       str(trained["vdm"]), "--out", str(out), "--set", "loss=weighted",
+                       "weight_scale=4"]) == 0
+    before, _ = load_checkpoint(trained["vdm"])
+    after, meta = load_checkpoint(out)
+    assert before.config.loss == "elbo"
+    assert after.config.loss == "weighted" and after.config.weight_scale == 4
+    assert after.config.channels == before.config.channels
+    for name, p in before.gamma.named_parameters():
+        assert torch.equal(p, dict(after.gamma.named_parameters())[name])
+    assert not torch.equal(before.unet.stem.weight, after.unet.stem.weight)
+    assert len(meta["runs"]) == 2
+    assert "--init" in meta["runs"][1]["command"]
+    assert "--set loss=weighted weight_scale=4" in meta["runs"][1]["command"]
 
 
 def test_max_minutes_shortens_the_run_and_records_the_length_it_ran(tmp_path):

@@ -75,7 +75,7 @@ def test_schedule_is_retabulated_after_loading_weights():
     assert a.schedule.gamma[-1].item() == pytest.approx(7.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("loss", ["elbo", "simple"])
+@pytest.mark.parametrize("loss", ["elbo", "simple", "weighted"])
 def test_training_lowers_the_loss(loss, images):
     torch.manual_seed(0)
     m = VDM(VDMConfig(loss=loss, **TINY))
@@ -92,6 +92,60 @@ def test_training_lowers_the_loss(loss, images):
         last = sum(float(m.training_loss(images, 0, torch.Generator().manual_seed(s))[0])
                    for s in range(10)) / 10
     assert last < 0.7 * first
+
+
+def test_weighted_loss_without_extra_weight_is_the_elbo(images):
+    """weight_scale = 0 leaves w = 1: the same draws give the mean -ELBO, and the same terms."""
+    torch.manual_seed(0)
+    m = VDM(VDMConfig(loss="weighted", weight_scale=0.0, **TINY))
+    loss, terms = m.training_loss(images, 0, torch.Generator().manual_seed(3))
+    elbo = m.elbo(images, torch.Generator().manual_seed(3))
+    assert torch.allclose(loss, elbo.total.mean())
+    assert all(torch.equal(terms[k], elbo[k]) for k in elbo)
+
+
+def test_diffusion_weight_is_the_sigmoid_of_log_snr():
+    """w(lambda) = 1 + c sigmoid(b - lambda): 1 + c/2 where lambda = b, between 1 and 1 + c, and
+    larger at noisier steps (gamma = -lambda grows with t)."""
+    m = VDM(VDMConfig(schedule="linear", loss="weighted", weight_scale=9.0, weight_logsnr=1.5,
+                      **TINY))
+    t = torch.arange(1, m.T + 1)
+    lam = -m.gamma_at(t)
+    w = m.diffusion_weight(t)
+    expected = 1 + 9.0 / (1 + torch.exp(lam - 1.5))
+    assert torch.allclose(w, expected, rtol=1e-5)
+    assert torch.all(w > 1) and torch.all(w <= 10) and torch.all(w[1:] >= w[:-1])
+    k = int((lam > 1.5).sum())          # lambda falls through b = 1.5 between steps k and k + 1
+    assert 0 < k < m.T and w[k - 1] < 5.5 < w[k]
+
+
+def test_weighted_loss_is_the_weighted_sum_of_the_steps():
+    """E[loss] = E[reconstruction + prior] + sum_t w(lambda_t) E[L_t] (Monte Carlo over the
+    stratified t against the exact per-step terms)."""
+    torch.manual_seed(0)
+    m = VDM(VDMConfig(loss="weighted", weight_scale=9.0, **TINY)).eval()
+    x = grid_images(2)
+    with torch.no_grad():
+        per_t = torch.stack([m.loss_per_t(x, torch.Generator().manual_seed(s))
+                             for s in range(8)]).mean(0)                     # (B, T-1)
+        w = m.diffusion_weight(torch.arange(2, m.T + 1))
+        ends = m.endpoint_terms(x, torch.Generator().manual_seed(0))
+        exact = (ends[0] + ends[1]).mean() + (per_t * w).sum(1).mean()
+        draws = torch.stack([m.training_loss(x, 0, torch.Generator().manual_seed(100 + s))[0]
+                             for s in range(300)])
+    se = draws.std() / math.sqrt(len(draws))
+    assert (draws.mean() - exact).abs() < 4 * se + 0.05 * exact
+    assert exact > (ends[0] + ends[1]).mean() + 1.5 * per_t.sum(1).mean()   # the weights bite
+
+
+def test_weighted_loss_trains_the_network_only(images):
+    m = VDM(VDMConfig(schedule="learned", loss="weighted", **TINY))
+    loss, _ = m.training_loss(images, 0, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert all(p.grad is None for p in m.gamma.parameters())
+    assert all(p.grad is not None for p in m.unet.parameters())
+    with pytest.raises(ValueError, match="weight_scale"):
+        VDMConfig(loss="weighted", weight_scale=-1.0)
 
 
 def test_learned_gamma_gets_gradients(images):

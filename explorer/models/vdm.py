@@ -1,5 +1,6 @@
 """Variational Diffusion Model: a fixed linear-Gaussian encoder, a noise schedule and a noise
-predictor eps_theta(x_t, t), trained on its ELBO (Kingma et al. 2021) or on Ho's L_simple.
+predictor eps_theta(x_t, t), trained on its ELBO (Kingma et al. 2021), on Ho's L_simple, or on
+an ELBO that weights the noisy steps more (Kingma & Gao 2023).
 
 The three -ELBO terms per example (nats), as `explorer.diffusion` defines them:
     reconstruction  -log p(x_0 | x_1)
@@ -22,7 +23,7 @@ from explorer.noise import standard_normal
 from explorer.priors import PRIORS, make_prior
 from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
 
-LOSSES = ("elbo", "simple")
+LOSSES = ("elbo", "simple", "weighted")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class VDMConfig:
     dropout: float = 0.0                 # dropout inside residual blocks
     fourier_exponents: tuple[int, ...] = (6, 7)  # sin/cos(2^n pi x) input features; () for none
     loss: str = "elbo"                   # training loss: elbo (VDM) | simple (Ho's ||eps - eps_hat||^2)
+                                         # | weighted (sum_t w(lambda_t) L_t; see diffusion_weight)
+    weight_scale: float = 9.0            # loss=weighted: w(lambda) = 1 + scale * sigmoid(logsnr - lambda)
+    weight_logsnr: float = 0.0           # loss=weighted: the log-SNR lambda where w is 1 + scale / 2
     prior: str = "standard"              # p(x_T): standard N(0, I) | fitted (explorer.priors)
     prior_rank: int = 64                 # fitted prior: principal directions of the data kept
 
@@ -46,6 +50,8 @@ class VDMConfig:
         check_choice("prior", self.prior, PRIORS)
         if self.T < 2:
             raise ValueError("T must be at least 2")
+        if self.weight_scale < 0:
+            raise ValueError("weight_scale must be >= 0 (every step keeps its ELBO weight)")
 
 
 class VDM(nn.Module):
@@ -65,6 +71,8 @@ class VDM(nn.Module):
         self._fixed = None if self.gamma is not None else make_schedule(config.schedule, config.T)
         self._table: DiscreteSchedule | None = self._fixed
         self.prior = make_prior(config.prior, config.prior_rank)
+        if config.loss == "weighted" and self.gamma is not None:
+            self.gamma.requires_grad_(False)   # the schedule stays where the ELBO put it
 
     # ---- the schedule ----
 
@@ -163,18 +171,36 @@ class VDM(nn.Module):
         """-ELBO terms per example (nats): reconstruction, prior, diffusion. With exact=True the
         diffusion term sums all T - 1 steps; else it is the unbiased (T - 1) * L_t, t ~ U{2..T}."""
         recon, prior = self.endpoint_terms(x0, generator)
-        if exact:
-            diff = self.loss_per_t(x0, generator).sum(dim=1)
-        else:
-            t = self._stratified_t(x0.shape[0], x0.device, generator)
-            diff = (self.T - 1) * self.diffusion_terms(x0, t, generator)
+        diff = (self.loss_per_t(x0, generator).sum(dim=1) if exact
+                else self._sampled_diffusion(x0, generator)[0])
         return ELBOTerms(reconstruction=recon, prior=prior, diffusion=diff)
 
+    def _sampled_diffusion(self, x0: Tensor, generator) -> tuple[Tensor, Tensor]:
+        """((T - 1) * L_t, t) per example (B,), t ~ U{2..T} stratified: the unbiased estimate of
+        the diffusion term, and the steps it was taken at."""
+        t = self._stratified_t(x0.shape[0], x0.device, generator)
+        return (self.T - 1) * self.diffusion_terms(x0, t, generator), t
+
+    def diffusion_weight(self, t: Tensor) -> Tensor:
+        """w(lambda_t) = 1 + weight_scale * sigmoid(weight_logsnr - lambda_t), lambda = log SNR =
+        -gamma, for (B,) steps t: the ELBO's weight (1) plus extra weight on the noisy steps, where
+        a deterministic sampler lays down an image's shapes (Kingma & Gao 2023's sigmoid
+        weighting, added to the ELBO's so every step keeps at least its ELBO weight)."""
+        c = self.config
+        return 1.0 + c.weight_scale * torch.sigmoid(c.weight_logsnr + self.gamma_at(t).detach())
+
     def training_loss(self, x0: Tensor, step: int = 0, generator=None) -> tuple[Tensor, ELBOTerms]:
-        """The scalar to minimise: the mean -ELBO (loss='elbo') or Ho's L_simple (loss='simple')."""
+        """The scalar to minimise: the mean -ELBO (loss='elbo'), Ho's L_simple (loss='simple'), or
+        the -ELBO with each diffusion step weighted by diffusion_weight (loss='weighted'; a learned
+        schedule is frozen then, so only the network moves). Also returns the -ELBO terms."""
         if self.config.loss == "elbo":
             terms = self.elbo(x0, generator)
             return terms.total.mean(), terms
+        if self.config.loss == "weighted":
+            recon, prior = self.endpoint_terms(x0, generator)
+            diff, t = self._sampled_diffusion(x0, generator)
+            terms = ELBOTerms(reconstruction=recon, prior=prior, diffusion=diff)
+            return (recon + prior + self.diffusion_weight(t) * diff).mean(), terms
         with torch.no_grad():
             terms = self.elbo(x0, generator)
         t = torch.randint(1, self.T + 1, (x0.shape[0],), generator=generator).to(x0.device)
