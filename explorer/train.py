@@ -97,8 +97,10 @@ def main(argv=None) -> int:
             try:
                 model.load_state_dict(state)
             except RuntimeError as err:
+                hint = ("; a trained VDM's prior is fitted by python -m explorer.fit_prior"
+                        if "prior" in cli.parse_overrides(args.overrides) else "")
                 raise SystemExit(f"--set {' '.join(args.overrides)} changes the network of "
-                                 f"{args.init}, so its weights do not fit: {err}") from None
+                                 f"{args.init}, so its weights do not fit{hint}: {err}") from None
     else:
         config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
         model = model_cls(config).to(args.device)

@@ -126,6 +126,9 @@ def test_init_with_set_continues_the_weights_under_a_new_loss(trained, tmp_path)
     assert len(meta["runs"]) == 2
     assert "--init" in meta["runs"][1]["command"]
     assert "--set loss=weighted weight_scale=4" in meta["runs"][1]["command"]
+    with pytest.raises(SystemExit, match="explorer.fit_prior"):   # a standard prior has no buffers
+        train.main(["vdm", "--dataset", "mnist", "--init", str(trained["vdm"]), "--set",
+                    "prior=fitted"])
 
 
 def test_max_minutes_shortens_the_run_and_records_the_length_it_ran(tmp_path):
