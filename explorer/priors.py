@@ -109,23 +109,27 @@ class GaussianPrior(nn.Module):
         logdet = (dims - k) * torch.log(c) + torch.log(ca).sum(-1, keepdim=True)
         return (0.5 * (sigma2 * trace + quad - dims + logdet - dims * log_sigma2)).reshape(-1)
 
-    def from_standard(self, z: Tensor, gamma_T: Tensor) -> Tensor:
-        """x_T ~ p(x_T) from z ~ N(0, I): m + sqrt(c) z + U (sqrt(c + a) - sqrt(c)) U^T z."""
-        flat = z.reshape(len(z), -1)
-        alpha, c, a, _ = self._covariance(gamma_T, flat)
+    def _apply_power(self, flat: Tensor, gamma_T: Tensor, power: float) -> Tensor:
+        """S^power v for flattened (B, D) v: c^p v + U ((c + a)^p - c^p) U^T v."""
+        _, c, a, _ = self._covariance(gamma_T, flat)
         basis = self.basis.to(flat.dtype)
-        x = alpha * self.mean.to(flat.dtype) + c.sqrt() * flat \
-            + ((flat @ basis) * ((c + a).sqrt() - c.sqrt())) @ basis.T
-        return x.reshape(z.shape)
+        return c.pow(power) * flat + ((flat @ basis) * ((c + a).pow(power) - c.pow(power))) @ basis.T
+
+    def _mean(self, gamma_T: Tensor, like: Tensor) -> Tensor:
+        """m = alpha_T mu, (B, D)."""
+        alpha2 = _alpha2_sigma2(gamma_T, like)[0]
+        return alpha2.sqrt() * self.mean.to(like.dtype)
+
+    def from_standard(self, z: Tensor, gamma_T: Tensor) -> Tensor:
+        """x_T ~ p(x_T) from z ~ N(0, I): x_T = m + S^(1/2) z."""
+        flat = z.reshape(len(z), -1)
+        return (self._mean(gamma_T, flat) + self._apply_power(flat, gamma_T, 0.5)).reshape(z.shape)
 
     def to_standard(self, x_T: Tensor, gamma_T: Tensor) -> Tensor:
         """The inverse of from_standard: z = S^(-1/2) (x_T - m)."""
         flat = x_T.reshape(len(x_T), -1)
-        alpha, c, a, _ = self._covariance(gamma_T, flat)
-        basis = self.basis.to(flat.dtype)
-        r = flat - alpha * self.mean.to(flat.dtype)
-        z = r / c.sqrt() + ((r @ basis) * ((c + a).rsqrt() - c.rsqrt())) @ basis.T
-        return z.reshape(x_T.shape)
+        r = flat - self._mean(gamma_T, flat)
+        return self._apply_power(r, gamma_T, -0.5).reshape(x_T.shape)
 
 
 def make_prior(name: str, rank: int = 64) -> nn.Module:
