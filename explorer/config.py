@@ -20,7 +20,8 @@ def config_from_dict(cls, data: dict):
     """Rebuild a frozen dataclass config from `config_to_dict` output.
 
     Unknown keys raise (a typo must not silently become a default); list values of tuple-typed
-    fields become tuples again so the rebuilt config compares equal to the saved one.
+    fields become tuples again, and whole numbers given to float fields (`--set weight_scale=9`)
+    become floats, so the rebuilt config compares equal to the saved one.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields)
@@ -32,6 +33,8 @@ def config_from_dict(cls, data: dict):
         origin = typing.get_origin(hints[name])
         if isinstance(value, list) and (origin is tuple or hints[name] is tuple):
             value = _as_tuple(value)
+        elif hints[name] is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         kwargs[name] = value
     return cls(**kwargs)
 

@@ -381,6 +381,14 @@ def test_missing_model_is_named_in_the_page(page):
     expect(page.locator("#vae2d-note")).to_contain_text("latent_dim=2")
     expect(page.locator("#vae-gallery .thumbnail-item").first).to_be_visible()
     expect(page.locator("#vae-b-index input")).to_have_value("200")   # first Trouser
+    # "About the model" follows the dataset: the VAE's record, not the missing 2-D VAE's
+    page.locator("#vae-about").get_by_text("About the model").click()
+    expect(page.locator("#vae-cards")).to_contain_text("The VAE (fashion-mnist)")
+    expect(page.locator("#vae-cards")).not_to_contain_text("2-D VAE")
+    page.get_by_role("tab", name="Diffusion (VDM)").click()
+    page.locator("#vdm-about").get_by_text("About the model").click()
+    expect(page.locator("#vdm-cards")).to_contain_text("(fashion-mnist)")
+    expect(page.locator("#vdm-cards")).to_contain_text("fitted to q(x_T) (mean and rank-8")
     assert_no_errors(page)
     shot(page, "11_fashion_without_2d_vae")
 

@@ -119,6 +119,7 @@ def test_init_with_set_continues_the_weights_under_a_new_loss(trained, tmp_path)
     after, meta = load_checkpoint(out)
     assert before.config.loss == "elbo"
     assert after.config.loss == "weighted" and after.config.weight_scale == 4
+    assert type(after.config.weight_scale) is float       # "4" on the command line, a float field
     assert after.config.channels == before.config.channels
     for name, p in before.gamma.named_parameters():
         assert torch.equal(p, dict(after.gamma.named_parameters())[name])

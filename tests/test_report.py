@@ -52,3 +52,30 @@ def test_training_time_is_split_by_the_hardware_each_run_used():
     fitted = {"runs": meta["runs"] + [{"hardware": "x86_64 CPU, 2 threads", "steps": 0,
                                        "training_seconds": 15}]}   # fit_prior trains nothing
     assert report._training_time(fitted) == report._training_time(meta)
+
+
+def test_card_says_what_the_record_holds_and_nothing_else():
+    """The app's "About the model" line: figures from the record, the prior and loss from the
+    config; floors once when the scores share one, per score when they differ."""
+    meta = {"parameters": 640117, "epochs": 10.24, "training_images": None,
+            "runs": [{"hardware": "cpu", "training_seconds": 1800},
+                     {"hardware": "gpu", "training_seconds": 600}],
+            "evaluation": {"bits_per_dim": {"reconstruction": 0.2, "total": 2.9494}},
+            "samples": {"ddim-50": {"n": 1000, "frechet_distance": 23.91, "floor": 11.34},
+                        "ddpm-1000": {"n": 1000, "frechet_distance": 17.8, "floor": 11.34}}}
+    text = report.card(meta, VDMConfig(prior="fitted", prior_rank=64, loss="weighted",
+                                       weight_scale=9.0, weight_logsnr=0.0))
+    assert text.startswith("640,117 parameters; 10.2 epochs on the training split "
+                           "(30 min, cpu + 10 min, gpu); test -ELBO **2.949 bits/dim**")
+    assert "floor 11.3): DDIM-50 **23.9**, DDPM-1000 **17.8**" in text
+    assert "N(m, S) fitted to q(x_T) (mean and rank-64 covariance)" in text
+    assert "w = 1 + 9 sigmoid(0 - log SNR(t))" in text
+    vae = {"epochs": 3, "training_images": 128,
+           "samples": {"prior": {"n": 40, "frechet_distance": 196.8, "floor": 11.3},
+                       "reconstruction": {"n": 20, "frechet_distance": 34.1, "floor": 12.0}}}
+    text = report.card(vae, VAEConfig())
+    assert "3 epochs on the first 128 training images" in text and "parameters" not in text
+    assert "prior samples **196.8** (floor 11.3), reconstructions **34.1** (floor 12.0)" in text
+    assert "p(x_T)" not in text and "sigmoid" not in text
+    assert report.card({}, VDMConfig()) == ("its record holds no training or evaluation "
+                                            "figures; prior p(x_T) = N(0, I).")

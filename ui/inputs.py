@@ -12,11 +12,13 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
+from explorer.report import card
+
 from . import talk
 from .bridge import parse_click
 from .common import friendly, png_file, quiet, to_model_input, upscale
 from .picture import Picture
-from .store import STORE, default_pair, gallery_image
+from .store import MODEL_FILES, STORE, default_pair, gallery_image
 
 GALLERY_PER_CLASS = 6          # thumbnails per class in the clickable gallery
 THUMB_PIXEL = 4                # thumbnails at 112 x 112
@@ -26,6 +28,7 @@ TARGETS = ("A", "B")
 @dataclass
 class InputPanel:
     banner: gr.Markdown
+    cards: gr.Markdown
     gallery: gr.Gallery
     target: gr.Radio
     a_index: gr.Number
@@ -111,25 +114,35 @@ def banner_text(dataset: str, names: tuple[str, ...]) -> str:
     return "\n\n".join(f"**Not available:** {m}" for m in missing)
 
 
+def model_cards(dataset: str, names: tuple[str, ...]) -> str:
+    """What each model this tab runs on `dataset` is, from its record (explorer.report.card)."""
+    return "\n\n".join(f"**The {MODEL_FILES[n][1]}** ({dataset}): "
+                         f"{card(STORE.meta[(dataset, n)], STORE.model(dataset, n).config)}"
+                         for n in names if (dataset, n) in STORE.models)
+
+
 def reset(dataset: str, names: tuple[str, ...], scene: tuple | None = None) -> tuple:
     """A dataset switch: new thumbnails, images A and B (the defaults, or those of a bookmarked
-    `scene` (a, b) being restored: ui/talk.py), the banner of missing models."""
-    banner = banner_text(dataset, names)
+    `scene` (a, b) being restored: ui/talk.py), the banner of missing models, the model cards."""
+    banner, cards = banner_text(dataset, names), model_cards(dataset, names)
     if (dataset, "gallery") in STORE.errors:
-        return (gr.update(value=[]), None, None, None, None, banner)
+        return (gr.update(value=[]), None, None, None, None, banner, cards)
     a, b = default_pair(dataset)
     if scene is not None:
         a, b = (d if s is None else s for s, d in zip(scene, (a, b)))
     thumbnails = gr.update(value=gallery_items(dataset), selected_index=None)
-    return (thumbnails, a, pick_index(dataset, a), b, pick_index(dataset, b), banner)
+    return (thumbnails, a, pick_index(dataset, a), b, pick_index(dataset, b), banner, cards)
 
 
 # ---------------------------------------------------------------- layout and wiring
 
 def create_input_panel(dataset: str, prefix: str, names: tuple[str, ...]) -> InputPanel:
     """The panel's components, filled for `dataset` (the app's default)."""
-    thumbnails, a, a_img, b, b_img, banner = reset(dataset, names)
+    thumbnails, a, a_img, b, b_img, banner, cards = reset(dataset, names)
     banner = gr.Markdown(banner, elem_id=f"{prefix}-banner")
+    with gr.Accordion("About the model: training, bits/dim, sample quality", open=False,
+                      elem_id=f"{prefix}-about"):
+        cards = gr.Markdown(cards, elem_id=f"{prefix}-cards")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             gallery = gr.Gallery(thumbnails.get("value"), label="gallery: click an image",
@@ -164,8 +177,8 @@ def create_input_panel(dataset: str, prefix: str, names: tuple[str, ...]) -> Inp
                             "white on black), the content is fitted and centred in 28x28; the "
                             "slot shows the result.")
                 use_sketch = gr.Button("use the drawing", elem_id=f"{prefix}-use-sketch")
-    return InputPanel(banner, gallery, target, a_index, a_image, b_index, b_image, upload, sketch,
-                      use_sketch)
+    return InputPanel(banner, cards, gallery, target, a_index, a_image, b_index, b_image, upload,
+                      sketch, use_sketch)
 
 
 def wire_input_panel(panel: InputPanel, dataset: gr.Radio, prefix: str, names: tuple[str, ...],
@@ -193,5 +206,6 @@ def wire_input_panel(panel: InputPanel, dataset: gr.Radio, prefix: str, names: t
     def _reset(ds: str, request: gr.Request) -> tuple:
         session = request.session_hash if request is not None else None
         return reset(ds, names, talk.pending(session, prefix, ds))
-    return dataset.change(quiet(_reset, 6), dataset, [panel.gallery, *slots, panel.banner],
+    return dataset.change(quiet(_reset, 7), dataset,
+                          [panel.gallery, *slots, panel.banner, panel.cards],
                           api_name=f"{prefix}_dataset_switch", api_visibility="undocumented")

@@ -141,12 +141,12 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "p(x_{t-1}|x_t))}_{L_t \\text{, denoising matching}}$, with "
             "$L_t = \\tfrac12 (e^{\\gamma_t - \\gamma_{t-1}} - 1)\\,\\|\\epsilon - \\hat\\epsilon\\|^2$. "
             "With fewer points than $T-1$ the sum is estimated as $(T-1)$ times their mean. "
-            "On Fashion-MNIST the prior is not $\\mathcal{N}(0,I)$ but the Gaussian with the "
-            "moments of $q(x_T)$: the learned schedule ends at a small but non-zero "
-            "$\\mathrm{SNR}_T$ (under 0.01), where an image's mean and main shapes still show "
-            "through the noise, and DDIM started from $\\mathcal{N}(0,I)$ never recovers them. "
-            "The MNIST model keeps $\\mathcal{N}(0,I)$, which its DDPM samples prefer "
-            "(MODELS.md).")
+            "The prior $p(x_T)$ need not be $\\mathcal{N}(0,I)$: the learned schedule ends at a "
+            "small but non-zero $\\mathrm{SNR}_T$ (under 0.01), where an image's mean and main "
+            "shapes still show through the noise, and DDIM started from $\\mathcal{N}(0,I)$ "
+            "never recovers them; a model may instead use the Gaussian with the moments of "
+            "$q(x_T)$. \"About the model\" at the top of this tab says which prior this "
+            "dataset's model has.")
     with gr.Row():
         points = gr.Slider(views.LOSS_POINTS[0], views.LOSS_POINTS[1], value=100, step=1,
                            label="points t evaluated (999 = every t, exact)",
