@@ -394,6 +394,7 @@ def test_missing_model_is_named_in_the_page(page):
 
 
 def test_bad_input_is_a_clear_toast_and_the_app_keeps_serving(page):
+    page.get_by_role("tab", name="VAE", exact=True).click()
     box = page.locator("#vae-a-index input")
     box.scroll_into_view_if_needed()
     box.fill("99999")
