@@ -1,5 +1,6 @@
 """Draw samples: `python -m explorer.sample {vae,hvae,vdm} --dataset ... --n N --seed K
-[--sampler ddpm|ddim --steps S] --out FILE.npy` writes a uint8 array of shape (N, 28, 28)."""
+[--sampler ddpm|ddim --steps S --spacing karras|linspace] --out FILE.npy` writes a uint8 array
+of shape (N, 28, 28)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from explorer import cli
 from explorer.checkpoint import load_checkpoint
 from explorer.data import to_uint8
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, TIMESTEP_SPACINGS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -24,6 +26,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim", help="VDM sampler")
     p.add_argument("--steps", type=int, default=50, help="VDM sampling steps (<= T)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")
+    p.add_argument("--spacing", choices=TIMESTEP_SPACINGS, default=DEFAULT_TIMESTEP_SPACING,
+                   help="VDM timestep spacing: karras (rho = %g) or linspace (even in t)"
+                        % KARRAS_RHO)
     p.add_argument("--temperature", type=float, default=1.0, help="VAE / HVAE prior temperature")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--out", required=True, help="output .npy file")
@@ -32,14 +37,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 @torch.no_grad()
 def draw(model, n: int, seed: int, sampler: str = "ddim", steps: int = 50, eta: float = 0.0,
-         temperature: float = 1.0, batch_size: int = 256) -> np.ndarray:
+         temperature: float = 1.0, batch_size: int = 256,
+         timestep_spacing: str = DEFAULT_TIMESTEP_SPACING) -> np.ndarray:
     """n samples as uint8 (n, 28, 28), reproducible from `seed`."""
     gen = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         if model.kind == "vdm":
-            x = model.sample(m, generator=gen, sampler=sampler, steps=steps, eta=eta)
+            x = model.sample(m, generator=gen, sampler=sampler, steps=steps, eta=eta,
+                             timestep_spacing=timestep_spacing)
         else:
             x = model.sample(m, temperature=temperature, generator=gen)
         out.append(to_uint8(x.cpu()))
@@ -57,7 +64,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--steps must be in 1..{model.T}")
     started = time.time()
     images = draw(model, args.n, args.seed, args.sampler, args.steps, args.eta,
-                  args.temperature, args.batch_size)
+                  args.temperature, args.batch_size, args.spacing)
     np.save(args.out, images)
     print(f"wrote {args.out}: {images.shape} {images.dtype} in {time.time() - started:.1f} s",
           file=sys.stderr)

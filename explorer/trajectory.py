@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 
 from explorer.config import check_choice
-from explorer.samplers import SAMPLERS, Sampler, make_sampler, spaced_timesteps
+from explorer.samplers import (DEFAULT_TIMESTEP_SPACING, SAMPLERS, TIMESTEP_SPACINGS, Sampler,
+                               make_sampler, spaced_timesteps)
 from explorer.sampling import DenoiseStep, EpsModel, sample_progressive, step_generator
 from explorer.schedules import DiscreteSchedule
 
@@ -44,34 +45,38 @@ class Trajectory:
     x0s: list[Tensor] = field(default_factory=list)
     eps: list[Tensor] = field(default_factory=list)
     t_start: int | None = None
+    timestep_spacing: str = DEFAULT_TIMESTEP_SPACING
 
     @classmethod
     def start(cls, sampler: str, steps: int, eta: float = 0.0, seed: int = 0,
               x_T: Tensor | None = None, t_start: int | None = None,
-              prior: Callable[[Tensor], Tensor] | None = None) -> "Trajectory":
+              prior: Callable[[Tensor], Tensor] | None = None,
+              timestep_spacing: str = DEFAULT_TIMESTEP_SPACING) -> "Trajectory":
         """A new run at x_T ~ p(x_T) drawn from `seed` (or the given x_T, (1, 1, 28, 28)):
         `prior` maps the seed's z ~ N(0, I) to x_T (a model's `prior_from_standard`); without it
-        x_T = z."""
+        x_T = z. Its `steps` timesteps are spaced by `timestep_spacing` (`spaced_timesteps`)."""
         check_choice("sampler", sampler, SAMPLERS)
+        check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
         if x_T is None:
             x_T = torch.randn(SHAPE, generator=step_generator(seed, -1))
             x_T = prior(x_T) if prior is not None else x_T
         return cls(sampler, int(steps), float(eta), [(0, int(seed))], [x_T.detach().clone()],
-                   t_start=t_start)
+                   t_start=t_start, timestep_spacing=timestep_spacing)
 
     # ---- where the run is ----
 
     def make_sampler(self, schedule: DiscreteSchedule) -> Sampler:
         """This run's sampler on `schedule`, its timesteps set (raises on a bad step count)."""
         kwargs = {"eta": self.eta} if self.sampler == "ddim" else {}
-        sampler = make_sampler(self.sampler, schedule, **kwargs)
+        sampler = make_sampler(self.sampler, schedule, timestep_spacing=self.timestep_spacing,
+                               **kwargs)
         sampler.set_timesteps(self.steps, self.t_start)
         return sampler
 
-    def timesteps(self, T: int) -> tuple[int, ...]:
-        """The run's timesteps on a schedule of T steps, descending (those `make_sampler` sets;
-        no sampler is built)."""
-        return spaced_timesteps(T, self.steps, self.t_start)
+    def timesteps(self, schedule: DiscreteSchedule) -> tuple[int, ...]:
+        """The run's timesteps on `schedule`, descending (those `make_sampler` sets; no sampler
+        is built)."""
+        return spaced_timesteps(schedule, self.steps, self.t_start, self.timestep_spacing)
 
     @property
     def taken(self) -> int:

@@ -178,6 +178,25 @@ def test_vdm_step_by_step_run_shapes_and_numbers(served):
         client.predict(13, api_name="/vdm_show")
 
 
+def test_vdm_spacing_picks_the_steps_the_run_visits(served):
+    """Karras spacing (the default) and even spacing visit the timesteps `spaced_timesteps` gives
+    on the model's learned schedule, and the step captions name them."""
+    from explorer.samplers import spaced_timesteps
+    client, (_, root) = session(served), served
+    schedule = schedule_of(root, "learned")
+    default = _run(client, sampler="ddim", steps=10)[3]
+    even = client.predict(DS, "ddim", 10, 0.0, 0, "linspace", api_name="/vdm_reset")[3]
+    karras = client.predict(DS, "ddim", 10, 0.0, 0, "karras", api_name="/vdm_reset")[3]
+    assert default["timestep_spacing"] == "karras" and default["timesteps"] == karras["timesteps"]
+    assert even["timesteps"] == list(spaced_timesteps(schedule, 10))
+    assert karras["timesteps"] == list(spaced_timesteps(schedule, 10, spacing="karras"))
+    assert karras["timesteps"] != even["timesteps"]
+    panel, _, text, info, _ = client.predict(api_name="/vdm_step")
+    assert info["t"] == karras["timesteps"][1] and f"t = {info['t']}" in text
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(DS, "ddim", 10, 0.0, 0, "leading", api_name="/vdm_reset")
+
+
 def test_vdm_runs_are_seeded_and_sessions_apart(served):
     """Same seed, same frames; another seed, other frames; two sessions stepping at once never
     see each other's run."""
@@ -232,10 +251,13 @@ def test_vdm_reconfigure_keeps_the_run_when_nothing_changed(served):
     _run(client, steps=12, seed=3)
     for _ in range(2):
         client.predict(api_name="/vdm_step")
-    client.predict(DS, "ddpm", 12, 0.0, 3, api_name="/vdm_reconfigure")
+    client.predict(DS, "ddpm", 12, 0.0, 3, "karras", api_name="/vdm_reconfigure")
     assert client.predict(api_name="/vdm_step")[3]["taken"] == 3
-    out = client.predict(DS, "ddpm", 20, 0.0, 3, api_name="/vdm_reconfigure")
+    out = client.predict(DS, "ddpm", 20, 0.0, 3, "karras", api_name="/vdm_reconfigure")
     assert out[3]["taken"] == 0 and out[3]["steps"] == 20
+    client.predict(api_name="/vdm_step")
+    out = client.predict(DS, "ddpm", 20, 0.0, 3, "linspace", api_name="/vdm_reconfigure")
+    assert out[3]["taken"] == 0 and out[3]["timestep_spacing"] == "linspace"
 
 
 @pytest.mark.parametrize("args, message", [

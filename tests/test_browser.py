@@ -323,6 +323,13 @@ def test_vdm_tab(page):
         expect(page.locator("#vdm-step-text")).to_contain_text(f"{k} taken")
         wait_new(page, "vdm-panel", old)
     shot(page, "08_vdm_three_steps", "vdm-panel")
+    # the spacing: even in t starts a new run over other timesteps, and back
+    expect(page.locator("#vdm-step-text")).to_contain_text("steps spaced by Karras' ρ")
+    page.locator("#vdm-spacing label", has_text="even in t").click()
+    expect(page.locator("#vdm-step-text")).to_contain_text("steps evenly in t")
+    expect(page.locator("#vdm-step-text")).to_contain_text("0 taken")
+    page.locator("#vdm-spacing label", has_text="Karras").click()
+    expect(page.locator("#vdm-step-text")).to_contain_text("steps spaced by Karras' ρ")
 
     # a DDPM run of 1000 steps, stopped part way: the steps taken stay, no more are taken
     page.locator("#vdm-sampler label", has_text="ddpm").click()

@@ -43,6 +43,26 @@ def test_measure_records_every_figure_and_table_renders_them(shipped):
     assert "| mnist | hvae |" in text and "train vdm" in text
 
 
+def test_measure_only_rescores_the_named_samples(shipped):
+    """`--only` re-scores the named VDM samples (here the evenly spaced DDIM-10, the same draws
+    as the default spacing's when all T = 10 steps are taken) and keeps every other figure."""
+    path = shipped / "mnist" / "vdm.json"
+    record = json.loads(path.read_text())
+    record["meta"].update(evaluation={"bits_per_dim": {"total": 9.0}}, measured_seconds=1.0,
+                          samples={"ddpm-10": {"n": 20, "frechet_distance": -1.0, "floor": 0.0}})
+    path.write_text(json.dumps(record))
+    assert report.main(["measure", "--dataset", "mnist", "--models", "vdm", "--n-samples", "30",
+                        "--only", "ddim-10,ddim-10-linspace"]) == 0
+    meta = json.loads(path.read_text())["meta"]
+    assert meta["evaluation"] == {"bits_per_dim": {"total": 9.0}} and meta["measured_seconds"] == 1
+    assert list(meta["samples"]) == ["ddim-10", "ddim-10-linspace", "ddpm-10"]
+    assert meta["samples"]["ddpm-10"]["frechet_distance"] == -1.0          # kept as it was
+    karras, even = meta["samples"]["ddim-10"], meta["samples"]["ddim-10-linspace"]
+    assert (karras["timestep_spacing"], karras["rho"], even["timestep_spacing"]) == (
+        "karras", report.KARRAS_RHO, "linspace")
+    assert karras["n"] == 30 and karras["frechet_distance"] == even["frechet_distance"] >= 0
+
+
 def test_training_time_is_split_by_the_hardware_each_run_used():
     meta = {"runs": [{"hardware": "x86_64 CPU, 1 threads", "training_seconds": 600},
                      {"hardware": "NVIDIA H100 (CUDA)", "training_seconds": 120},

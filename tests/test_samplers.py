@@ -239,19 +239,3 @@ def test_unknown_sampler_name_lists_the_valid_ones(schedule):
         make_sampler("euler", schedule)
     with pytest.raises(ValueError, match="fixed_small"):
         DDPMSampler(schedule, variance_type="learned")
-
-
-@pytest.mark.parametrize("n, t_start", [(1, None), (2, None), (50, None), (1000, None), (7, 300),
-                                        (300, 300), (1, 1)])
-def test_spaced_timesteps_are_the_ones_a_sampler_sets(n, t_start):
-    """The grid the UI reads without building a sampler (`spaced_timesteps`) is the one
-    set_timesteps sets: n distinct steps, descending, from t_start (default T) to 1."""
-    from explorer.samplers import spaced_timesteps
-    schedule = make_schedule("cosine", 1000)
-    sampler = make_sampler("ddpm", schedule)
-    sampler.set_timesteps(n, t_start)
-    grid = spaced_timesteps(1000, n, t_start)
-    assert list(grid) == sampler.timesteps.tolist()
-    assert grid[0] == (t_start or 1000) and len(set(grid)) == n
-    assert (grid[-1] == 1) == (n >= 2 or t_start == 1)
-    assert all(a > b for a, b in zip(grid, grid[1:]))

@@ -87,7 +87,7 @@ def test_a_trajectory_stepped_by_hand_is_one_seeded_run(schedule, name, kwargs):
     list(run.run(eps_model, schedule))
     assert run.done and run.taken == 20 and len(run.xs) == 21
     assert run.advance(eps_model, schedule) is None                 # nothing left to take
-    sampler = make_sampler(name, schedule, **kwargs)
+    sampler = make_sampler(name, schedule, timestep_spacing=run.timestep_spacing, **kwargs)
     sampler.set_timesteps(20)
     ref = list(sample_progressive(eps_model, sampler, x_T=_x_T(),
                                   generator=lambda k: step_generator(5, k)))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from explorer.data import to_uint8
-from explorer.samplers import SAMPLERS
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SAMPLERS, TIMESTEP_SPACINGS
 from explorer.trajectory import Trajectory
 
 from .common import GIF_HOLD_MS, PIXEL, check_float, check_int, check_seed, compose, gif_file
@@ -73,7 +73,7 @@ def views(session: Session, shown: int | None = None):
     and the update of the step slider. Returns (session, panel, film, text, numbers, slider)."""
     run = session.run
     shown = run.taken if shown is None else check_int("step", shown, 0, run.taken)
-    timesteps = run.timesteps(STORE.model(session.dataset, "vdm").T)
+    timesteps = run.timesteps(STORE.model(session.dataset, "vdm").schedule)
     t_of = lambda k: timesteps[k] if k < len(timesteps) else 0        # t before step k
     if shown == 0:
         frames = [_image(run.xs[0]), BLANK, BLANK, BLANK]
@@ -95,9 +95,11 @@ def views(session: Session, shown: int | None = None):
             f"{' of ' + str(run.taken) + ' in the run' if shown < run.taken else ''}"
             f"{', done: x_0 reached' if run.done and shown == run.taken else ''}; "
             f"noise seed {seed}" + (f", branches at steps {[b[0] for b in run.branches[1:]]}"
-                                    if len(run.branches) > 1 else ""))
+                                    if len(run.branches) > 1 else "")
+            + f"; steps {spacing_words(run.timestep_spacing)}")
     numbers = {"dataset": session.dataset, "sampler": run.sampler, "eta": run.eta,
-               "steps": run.steps, "taken": run.taken, "shown": shown, "t": t_of(shown),
+               "steps": run.steps, "timestep_spacing": run.timestep_spacing,
+               "timesteps": list(timesteps), "taken": run.taken, "shown": shown, "t": t_of(shown),
                "done": run.done, "branches": [list(b) for b in run.branches]}
     slider = gr.update(maximum=max(run.taken, 1), value=shown, interactive=run.taken > 0)
     return session, panel, film, text, numbers, slider
@@ -112,7 +114,7 @@ def run_gif(session: Session | None) -> str:
     run = session.run
     xs, x0s = list(run.xs), list(run.x0s)                # a snapshot: Run may be appending
     taken = min(len(x0s), len(xs) - 1)
-    timesteps = run.timesteps(STORE.model(session.dataset, "vdm").T)
+    timesteps = run.timesteps(STORE.model(session.dataset, "vdm").schedule)
     t_of = lambda k: timesteps[k] if k < len(timesteps) else 0        # t before step k
     picks = np.linspace(0, taken, min(GIF_FRAMES, taken + 1)).round().astype(int).tolist()
     frames = [[_image(xs[k]), _image(x0s[k - 1]) if k else BLANK] for k in picks]
@@ -123,28 +125,37 @@ def run_gif(session: Session | None) -> str:
 
 # ---------------------------------------------------------------- handlers
 
+def spacing_words(spacing: str) -> str:
+    """How a run's steps are spaced, in words for its caption."""
+    return f"spaced by Karras' ρ = {KARRAS_RHO:g}" if spacing == "karras" else "evenly in t"
+
+
 def reset(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0,
-          seed: int = 0, session: Session | None = None):
-    """A new run: x_T ~ p(x_T) (the model's prior) drawn from `seed`, with the chosen sampler
-    and step count."""
+          seed: int = 0, spacing: str = DEFAULT_TIMESTEP_SPACING, session: Session | None = None):
+    """A new run: x_T ~ p(x_T) (the model's prior) drawn from `seed`, with the chosen sampler,
+    step count and timestep spacing."""
     check_dataset(dataset)
     model = STORE.model(dataset, "vdm")
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    if spacing not in TIMESTEP_SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(TIMESTEP_SPACINGS)}")
     steps = check_int("steps", steps, 1, min(STEPS_MAX, model.T))
     eta = check_float("eta", eta, 0.0, 1.0)
     if session is not None and not _lock(session).acquire(blocking=False):
         raise _busy()
     try:
         return views(Session(dataset, Trajectory.start(sampler, steps, eta, check_seed(seed),
-                                                       prior=model.prior_from_standard)))
+                                                       prior=model.prior_from_standard,
+                                                       timestep_spacing=spacing)))
     finally:
         if session is not None:
             _lock(session).release()
 
 
 def reconfigure(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0,
-                seed: int = 0, session: Session | None = None):
+                seed: int = 0, spacing: str = DEFAULT_TIMESTEP_SPACING,
+                session: Session | None = None):
     """A control changed: a new run with these settings, as `reset` (and the old run's GIF
     cleared: the views and None), unless the session's run already has them. A slider fires its
     release again when its number box loses focus (say, on the way to Run); that must neither
@@ -152,13 +163,14 @@ def reconfigure(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float
     if session is not None:
         run = session.run
         try:
-            same = (session.dataset, run.sampler, run.steps, run.eta, run.branches[0][1]) == (
-                dataset, sampler, int(steps), float(eta), int(seed))
+            same = (session.dataset, run.sampler, run.steps, run.eta, run.branches[0][1],
+                    run.timestep_spacing) == (dataset, sampler, int(steps), float(eta), int(seed),
+                                              spacing)
         except (TypeError, ValueError):
             same = False                                   # reset says what is wrong
         if same:
             return (gr.skip(),) * 7
-    return (*reset(dataset, sampler, steps, eta, seed, session), None)
+    return (*reset(dataset, sampler, steps, eta, seed, spacing, session), None)
 
 
 def _require(session: Session | None) -> Session:

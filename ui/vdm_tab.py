@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO
+
 from . import vdm_reverse as reverse
 from . import vdm_views as views
 from .common import caption, file_out, friendly, picture_out, quiet
@@ -64,15 +66,22 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "and a step draws $x_{t'} \\sim p(x_{t'}|x_t) = q(x_{t'}|x_t, \\hat x_0)$. "
             "**DDPM** adds fresh noise every step; **DDIM** with $\\eta = 0$ adds none (a seed "
             "only fixes $x_T$). DDPM is the default: from pure noise this small model's DDIM "
-            "samples come out blotchy, its DDPM samples look like the data (MODELS.md). Watch $\\hat x_0$ settle long before $x_t$ looks clean. Step, "
-            "Run (Stop halts it), move the slider back to any step and rewind or branch there "
-            "with another seed.")
+            "samples come out blotchier, its DDPM samples look like the data (MODELS.md). Watch "
+            "$\\hat x_0$ settle long before $x_t$ looks clean. Step, Run (Stop halts it), move "
+            "the slider back to any step and rewind or branch there with another seed. "
+            "**Spacing** picks which $t$ the steps visit: Karras et al.'s spacing "
+            "($\\sigma_t^{1/\\rho}$ even, where $\\sigma_t = e^{-\\lambda_t/2}$ is the "
+            "noise-to-signal ratio and $\\lambda_t = \\log \\mathrm{SNR}(t)$) spends most of them "
+            "at the noisy end, where a few big steps go wrong; the captions show each step's $t$.")
     with gr.Row():
         sampler = gr.Radio(["ddpm", "ddim"], value="ddpm", label="sampler", elem_id="vdm-sampler")
         eta = gr.Slider(0, 1, value=0, step=0.05, label="eta (DDIM)", elem_id="vdm-eta")
         steps = gr.Slider(1, reverse.STEPS_MAX, value=50, step=1, label="steps",
                           elem_id="vdm-steps")
         seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="vdm-seed")
+        spacing = gr.Radio([(f"Karras, ρ = {KARRAS_RHO:g}", "karras"), ("even in t", "linspace")],
+                           value=DEFAULT_TIMESTEP_SPACING, label="timestep spacing",
+                           elem_id="vdm-spacing")
     with gr.Row():
         reset_btn = gr.Button("Reset", elem_id="vdm-reset")
         step_btn = gr.Button("Step", variant="primary", elem_id="vdm-step")
@@ -204,12 +213,12 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
                                                    scrub_gif_frames], scrub_gif,
                         api_name="vdm_scrub_gif")
 
-    run_in = [dataset, sampler, steps, eta, seed, run_state]
+    run_in = [dataset, sampler, steps, eta, seed, spacing, run_state]
     run_out = [run_state, step_panel, film, step_text, run_numbers, shown]
     reset_btn.click(friendly(reverse.reset), run_in, run_out, api_name="vdm_reset"
                     ).then(lambda: None, None, run_gif, api_visibility="private",  # its GIF
                            show_progress="hidden")
-    gr.on([sampler.change, steps.release, eta.release, seed.submit],
+    gr.on([sampler.change, steps.release, eta.release, seed.submit, spacing.change],
           friendly(reverse.reconfigure), run_in, [*run_out, run_gif],
           api_name="vdm_reconfigure", api_visibility="undocumented", trigger_mode="always_last")
     gr.on([demo.load], quiet(reverse.reset, 6), run_in, run_out, api_name="vdm_reset_auto",

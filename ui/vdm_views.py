@@ -19,7 +19,7 @@ import torch
 from explorer.data import to_float, to_uint8
 from explorer.diffusion import q_sample
 from explorer.latent import interpolate as latent_path
-from explorer.samplers import SAMPLERS, make_sampler
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, SAMPLERS, make_sampler
 from explorer.sampling import ddim_decode, ddim_invert, sample, step_generator
 from explorer.schedules import DiscreteSchedule, make_schedule
 
@@ -184,7 +184,7 @@ def noise_and_denoise(dataset: str, index, image, t: int = 500, steps: int = 50,
     x0 = to_float(pixels[None]).repeat(DENOISE_SEEDS, 1, 1, 1)             # (S, 1, 28, 28)
     eps = torch.randn(x0.shape, generator=step_generator(seed, -1))
     x_t = q_sample(model.schedule, x0, t, eps)
-    s = make_sampler(sampler, model.schedule)
+    s = make_sampler(sampler, model.schedule, timestep_spacing=DEFAULT_TIMESTEP_SPACING)
     s.set_timesteps(steps, t_start=t)
     if progress is not None:
         progress(0.1, desc=f"{steps} {sampler.upper()} steps from t = {t}")
@@ -195,7 +195,8 @@ def noise_and_denoise(dataset: str, index, image, t: int = 500, steps: int = 50,
     abar = float(model.schedule.alpha_bar[t])
     grid = compose(rows, col_labels=["x_0", f"x_t, t = {t}, abar = {abar:.2f}", "denoised"],
                    row_labels=[f"eps {i + 1}" for i in range(DENOISE_SEEDS)])
-    return grid, {"t": t, "steps": steps, "sampler": sampler, "psnr_db": psnr,
+    return grid, {"t": t, "steps": steps, "sampler": sampler, "timesteps": s.timesteps.tolist(),
+                  "psnr_db": psnr,
                   "alpha_bar": abar}
 
 

@@ -21,6 +21,7 @@ from explorer.config import ELBOTerms, check_choice
 from explorer.models.unet import UNet
 from explorer.noise import standard_normal
 from explorer.priors import PRIORS, make_prior
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, make_sampler
 from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
 
 LOSSES = ("elbo", "simple", "weighted")
@@ -209,13 +210,13 @@ class VDM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator=None, sampler: str = "ddim", steps: int = 50,
-               eta: float = 0.0) -> Tensor:
-        """n images (n, 1, 28, 28) in [-1, 1] from x_T ~ p(x_T) with the named sampler (the
-        standard normal z behind x_T is the first draw from `generator`)."""
-        from explorer.samplers import make_sampler
+               eta: float = 0.0, timestep_spacing: str = DEFAULT_TIMESTEP_SPACING) -> Tensor:
+        """n images (n, 1, 28, 28) in [-1, 1] from x_T ~ p(x_T) with the named sampler over
+        `steps` timesteps spaced by `timestep_spacing` (the standard normal z behind x_T is the
+        first draw from `generator`)."""
         from explorer.sampling import sample
         kwargs = {"eta": eta} if sampler == "ddim" else {}
-        s = make_sampler(sampler, self.schedule, **kwargs)
+        s = make_sampler(sampler, self.schedule, timestep_spacing=timestep_spacing, **kwargs)
         s.set_timesteps(steps)
         device = next(self.parameters()).device
         x_T = self.prior_from_standard(standard_normal((n, 1, 28, 28), generator, device))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from explorer.config import check_choice
-from explorer.samplers.base import Sampler, SamplerOutput, StepCoefficients, spaced_timesteps
+from explorer.samplers.base import (DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, TIMESTEP_SPACINGS,
+                                   Sampler, SamplerOutput, StepCoefficients, spaced_timesteps)
 from explorer.samplers.ddim import DDIMSampler
 from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
 from explorer.schedules import DiscreteSchedule
@@ -31,5 +32,6 @@ def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> S
     return _CLASSES[name].from_config(config, schedule)
 
 
-__all__ = ["SAMPLERS", "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "Sampler", "SamplerOutput",
+__all__ = ["DEFAULT_TIMESTEP_SPACING", "KARRAS_RHO", "SAMPLERS", "TIMESTEP_SPACINGS",
+           "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "Sampler", "SamplerOutput",
            "StepCoefficients", "make_sampler", "sampler_from_config", "spaced_timesteps"]

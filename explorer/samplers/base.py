@@ -20,25 +20,67 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from explorer.config import check_choice
 from explorer.diffusion import q_sample
 from explorer.noise import standard_normal
 from explorer.schedules import DiscreteSchedule
 
 
-def spaced_timesteps(T: int, n: int, t_start: int | None = None) -> tuple[int, ...]:
-    """The n evenly spaced integer timesteps from t_start (default T) down to 1 that
-    `Sampler.set_timesteps(n, t_start)` uses, descending (arguments as it checks them)."""
-    return _grid(T, n, T if t_start is None else t_start)[0]
+TIMESTEP_SPACINGS: tuple[str, ...] = ("linspace", "karras")
+KARRAS_RHO = 2.0   # measured on the shipped VDMs (MODELS.md), not EDM's 7: see `_karras_targets`
+# what the app, `explorer.sample` and the report sample a VDM with; a bare Sampler (and DDIM
+# inversion) keeps "linspace", as diffusers' schedulers do
+DEFAULT_TIMESTEP_SPACING = "karras"
+
+
+def spaced_timesteps(schedule: DiscreteSchedule, n: int, t_start: int | None = None,
+                     spacing: str = "linspace", rho: float = KARRAS_RHO) -> tuple[int, ...]:
+    """The n distinct integer timesteps from t_start (default T) down to 1, descending, that
+    `Sampler.set_timesteps(n, t_start)` uses with this spacing (arguments as it checks them)."""
+    t_start = schedule.T if t_start is None else t_start
+    return _grid(*_grid_key(schedule, n, t_start, spacing, rho))[0]
+
+
+def _grid_key(schedule: DiscreteSchedule, n: int, t_start: int, spacing: str, rho: float) -> tuple:
+    """The hashable arguments of `_grid`: the log-SNR table matters only to "karras"."""
+    if spacing == "linspace":
+        return (None, n, t_start, spacing, 0.0)
+    return (tuple(schedule.log_snr[1:t_start + 1].tolist()), n, t_start, spacing, float(rho))
+
+
+def _karras_targets(log_snr: tuple[float, ...], n: int, rho: float) -> np.ndarray:
+    """n fractional timesteps, descending from len(log_snr) to 1, spaced as Karras et al. (2022,
+    eq. 5) space noise levels: sigma_i^(1/rho) linear in i, with sigma_t = exp(-lambda_t / 2) the
+    noise-to-signal ratio of x_t and lambda_t = log SNR(t) (log_snr[t - 1]). A smaller rho puts
+    more steps at the noisy end, where a few-step deterministic sampler goes wrong; as rho grows
+    the steps become even in lambda (which, for the VDM's near-linear learned schedule, is close
+    to even in t)."""
+    log_sigma = -0.5 * np.asarray(log_snr, dtype=np.float64)          # increasing in t
+    ends = np.exp(log_sigma[[-1, 0]] / rho)                # sigma_T^(1/rho), sigma_1^(1/rho)
+    targets = rho * np.log(np.linspace(ends[0], ends[1], n))           # log sigma, descending
+    return np.interp(targets, log_sigma, np.arange(1, len(log_snr) + 1, dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=64)
-def _grid(T: int, n: int, t_start: int) -> tuple[tuple[int, ...], dict, dict]:
-    """(timesteps, t -> t_prev, t_prev -> t), computed once per (T, n, t_start); read only."""
-    # spacing (t_start - 1) / (n - 1) >= 1, so the rounded values are distinct
-    steps = tuple(torch.linspace(t_start, 1, n, dtype=torch.float64).round().long().tolist())
+def _grid(log_snr: tuple[float, ...] | None, n: int, t_start: int, spacing: str,
+          rho: float) -> tuple[tuple[int, ...], dict, dict]:
+    """(timesteps, t -> t_prev, t_prev -> t), computed once per key (`_grid_key`); read only."""
+    if spacing == "karras":
+        targets = _karras_targets(log_snr, n, rho)
+    else:
+        targets = np.linspace(t_start, 1, n)
+    # round, then make the steps distinct: step i lies in [n - i, t_start - i] and at least one
+    # above step i + 1 (linspace's spacing (t_start - 1) / (n - 1) >= 1 needs no change)
+    steps = np.clip(np.rint(targets).astype(np.int64), np.arange(n, 0, -1),
+                    t_start - np.arange(n))
+    steps[0] = t_start
+    for i in range(n - 2, -1, -1):
+        steps[i] = max(steps[i], steps[i + 1] + 1)
+    steps = tuple(int(t) for t in steps)
     prev = dict(zip(steps, steps[1:] + (0,)))
     return steps, prev, {p: t for t, p in prev.items()}
 
@@ -71,9 +113,16 @@ class Sampler(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, schedule: DiscreteSchedule, clip_sample: bool = True):
+    def __init__(self, schedule: DiscreteSchedule, clip_sample: bool = True,
+                 timestep_spacing: str = "linspace", rho: float = KARRAS_RHO):
         self.schedule = schedule
         self.clip_sample = bool(clip_sample)   # clip x0_hat to [-1, 1] (the data range)
+        # how set_timesteps(n) picks its n steps: even in t, or Karras' rho (`spaced_timesteps`)
+        self.timestep_spacing = check_choice("timestep_spacing", timestep_spacing,
+                                             TIMESTEP_SPACINGS)
+        if not rho > 0:
+            raise ValueError(f"rho must be > 0, got {rho!r}")
+        self.rho = float(rho)
         self.set_timesteps(schedule.T)
 
     # ---- config ----
@@ -85,7 +134,8 @@ class Sampler(ABC):
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this sampler on the same schedule (JSON-ready)."""
         return {"name": self.name, "num_train_timesteps": self.schedule.T,
-                "clip_sample": self.clip_sample, **self._extra_config()}
+                "clip_sample": self.clip_sample, "timestep_spacing": self.timestep_spacing,
+                "rho": self.rho, **self._extra_config()}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], schedule: DiscreteSchedule) -> "Sampler":
@@ -101,9 +151,10 @@ class Sampler(ABC):
 
     # ---- timesteps ----
     def set_timesteps(self, num_inference_steps: int, t_start: int | None = None) -> None:
-        """Use n evenly spaced integer timesteps from t_start (default T) down to 1 (always
-        t_start; 1 when n >= 2). A t_start below T denoises a partly noised x_{t_start}
-        (noise-and-denoise, as diffusers' img2img `strength` does)."""
+        """Use n distinct integer timesteps from t_start (default T) down to 1 (always t_start;
+        1 when n >= 2), spaced by `timestep_spacing` (`spaced_timesteps`). A t_start below T
+        denoises a partly noised x_{t_start} (noise-and-denoise, as diffusers' img2img
+        `strength` does)."""
         T = self.schedule.T
         t_start = T if t_start is None else t_start
         if isinstance(t_start, bool) or not isinstance(t_start, int) or not 1 <= t_start <= T:
@@ -111,7 +162,8 @@ class Sampler(ABC):
         n = num_inference_steps
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= t_start:
             raise ValueError(f"num_inference_steps must be an int in 1..{t_start}, got {n!r}")
-        steps, self._prev, self._next = _grid(T, n, t_start)
+        steps, self._prev, self._next = _grid(*_grid_key(self.schedule, n, t_start,
+                                                         self.timestep_spacing, self.rho))
         self.num_inference_steps = n
         self.timesteps = torch.tensor(steps)                         # (n,) descending
         # sqrt(abar_t), sqrt(1 - abar_t) as floats, read once (not gathered every step)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from explorer.diffusion import x0_from_eps
-from explorer.samplers.base import Sampler, SamplerOutput
+from explorer.samplers.base import KARRAS_RHO, Sampler, SamplerOutput
 from explorer.schedules import DiscreteSchedule
 
 
@@ -26,11 +26,12 @@ class DDIMSampler(Sampler):
 
     name = "ddim"
 
-    def __init__(self, schedule: DiscreteSchedule, eta: float = 0.0, clip_sample: bool = True):
+    def __init__(self, schedule: DiscreteSchedule, eta: float = 0.0, clip_sample: bool = True,
+                 timestep_spacing: str = "linspace", rho: float = KARRAS_RHO):
         if not eta >= 0.0:
             raise ValueError(f"eta must be >= 0, got {eta!r}")
         self.eta = float(eta)
-        super().__init__(schedule, clip_sample=clip_sample)
+        super().__init__(schedule, clip_sample, timestep_spacing, rho)
 
     def _extra_config(self) -> dict[str, Any]:
         return {"eta": self.eta}

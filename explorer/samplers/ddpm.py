@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from explorer.config import check_choice
-from explorer.samplers.base import Sampler, SamplerOutput
+from explorer.samplers.base import KARRAS_RHO, Sampler, SamplerOutput
 from explorer.schedules import DiscreteSchedule
 
 VarianceType = Literal["fixed_small", "fixed_large"]
@@ -29,9 +29,10 @@ class DDPMSampler(Sampler):
     name = "ddpm"
 
     def __init__(self, schedule: DiscreteSchedule, variance_type: VarianceType = "fixed_small",
-                 clip_sample: bool = True):
+                 clip_sample: bool = True, timestep_spacing: str = "linspace",
+                 rho: float = KARRAS_RHO):
         self.variance_type = check_choice("variance_type", variance_type, VARIANCE_TYPES)
-        super().__init__(schedule, clip_sample=clip_sample)
+        super().__init__(schedule, clip_sample, timestep_spacing, rho)
 
     def _extra_config(self) -> dict[str, Any]:
         return {"variance_type": self.variance_type}
