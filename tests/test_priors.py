@@ -140,8 +140,8 @@ def test_vdm_uses_its_prior_in_the_elbo_and_in_sampling(images):
     assert not torch.allclose(x_T, z)
 
 
-def test_the_shipped_fashion_vdm_has_a_prior_closer_to_q_x_T_than_the_standard_normal():
-    dataset = "fashion-mnist"          # the MNIST VDM keeps N(0, I) (MODELS.md says why)
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "mnist"])
+def test_a_shipped_vdm_has_a_prior_closer_to_q_x_T_than_the_standard_normal(dataset):
     model, _ = load_checkpoint(SHIPPED / dataset / "vdm")
     assert model.config.prior == "fitted"
     x = load_gallery(dataset, SHIPPED / dataset / "gallery.npz").tensor()   # held-out images
