@@ -1,11 +1,14 @@
 """Measure the shipped models and write MODELS.md from what their JSON records.
 
     python -m explorer.report measure --dataset fashion-mnist   # figures into pretrained/<d>/*.json
+    python -m explorer.report spread --dataset fashion-mnist    # the headline scores at 5 draws
     python -m explorer.report table                               # MODELS.md from those records
 
 `measure` evaluates each checkpoint on the test split (-ELBO terms in bits/dim), counts active
 units, and scores samples by their Frechet distance on the judge's features (explorer.frechet,
 not Inception FID), each beside the train-vs-test floor for the same number of images.
+`spread` repeats the scores the VAE-vs-VDM comparison rests on (VAE prior samples, VDM DDIM-50)
+with other draw seeds, to show how far one draw of n images can be trusted.
 Only the JSON metadata is rewritten; weights are never touched.
 """
 
@@ -15,8 +18,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from explorer import cli
@@ -152,10 +157,44 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
     meta["judge"] = {"test_accuracy": judge_meta.get("test_accuracy")}
     if only is None:
         meta["measured_seconds"] = round(time.time() - started, 1)
+    _write_meta(stem, meta)
+    return meta
+
+
+def _write_meta(stem: Path, meta: dict) -> None:
     record = read_record(stem)
     record["meta"] = meta
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    return meta
+
+
+def headline(model) -> tuple[str, Callable[[int, int], np.ndarray]]:
+    """The score the issue's 10x comparison is made of, as (its key in the record, draw(n, seed)):
+    a VAE's prior samples, a VDM's DDIM-50 (or DDIM-T if T < 50) at the default spacing."""
+    if model.kind == "vdm":
+        steps = min(50, model.T)
+        return sample_key("ddim", steps, DEFAULT_TIMESTEP_SPACING), lambda n, seed: draw(
+            model, n, seed, sampler="ddim", steps=steps, timestep_spacing=DEFAULT_TIMESTEP_SPACING)
+    return "prior", lambda n, seed: draw(model, n, seed)
+
+
+def spread(dataset: str, name: str, n: int, seeds: Sequence[int], reference_seed: int = 0) -> dict:
+    """How much a checkpoint's headline score (`headline`) moves with the draw alone: its Frechet
+    distance for each draw seed, every draw against the same n test images as the table's scores
+    (those of `reference_seed`), so seed 0 repeats the table's figure. Saved in the record as
+    meta["spread"]; returns it."""
+    stem = pretrained_dir() / dataset / name
+    model, meta = load_checkpoint(stem)
+    judge, _ = load_judge(dataset)
+    reference = reference_images(load_dataset(dataset, "test").images, n, reference_seed)
+    key, make_images = headline(model)
+    distances = []
+    for seed in seeds:
+        distances.append(distance(judge, make_images(n, seed), reference))
+        print(f"  {name} {key} draw seed {seed}: FD {distances[-1]:.3f} (n={n})", file=sys.stderr)
+    meta["spread"] = {key: {"n": n, "reference_seed": reference_seed, "seeds": list(seeds),
+                            "frechet_distance": distances}}
+    _write_meta(stem, meta)
+    return meta["spread"]
 
 
 def _training_time(meta: dict) -> str:
@@ -215,6 +254,42 @@ def _fmt_terms(bpd: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in bpd.items() if k != "total")
 
 
+def spread_table(root: Path) -> str:
+    """The draw-to-draw spread of the headline scores (`spread`), one row per dataset whose VAE
+    and VDM records both hold one: each score's mean and standard deviation over its draws, the
+    VAE / VDM ratio of the means, and the ratio at each draw seed the two share. "" when none."""
+    rows = []
+    for dataset in DATASETS:
+        got = {}
+        for name in ("vae", "vdm"):
+            path = root / dataset / f"{name}.json"
+            recorded = json.loads(path.read_text())["meta"].get("spread") if path.exists() else None
+            if recorded:
+                got[name] = next(iter(recorded.items()))
+        if len(got) < 2:
+            continue
+        (vae_key, vae), (vdm_key, vdm) = got["vae"], got["vdm"]
+        a, b = np.asarray(vae["frechet_distance"]), np.asarray(vdm["frechet_distance"])
+        of_seed = dict(zip(vdm["seeds"], b))
+        each = ", ".join(f"{x / of_seed[seed]:.2f}" for seed, x in zip(vae["seeds"], a)
+                         if seed in of_seed)
+        rows.append(f"| {dataset} | {len(a)} x {vae['n']} | {vae_key} {_mean_sd(a)} | "
+                    f"{vdm_key} {_mean_sd(b)} | {a.mean() / b.mean():.2f} | {each or '-'} |")
+    if not rows:
+        return ""
+    return ("\n\nDraw-to-draw spread (`python -m explorer.report spread`): the scores the "
+            "VAE-vs-VDM comparison rests on, drawn again with other seeds. Every draw of n images "
+            "is scored against the same n test images as the table above, so draw seed 0 repeats "
+            "the table's figure (to rounding: the machine or thread count may differ). Mean +- "
+            "standard deviation over the draws:\n\n"
+            "| dataset | draws x images | VAE | VDM | VAE / VDM, ratio of the means | "
+            "VAE / VDM at each draw seed |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+def _mean_sd(x: np.ndarray) -> str:
+    return f"{x.mean():.2f} +- {x.std(ddof=1) if len(x) > 1 else 0.0:.2f}"
+
+
 def table(root: Path | None = None) -> str:
     """The MODELS.md table, from the JSON records in pretrained/."""
     root = root or pretrained_dir()
@@ -238,9 +313,9 @@ def table(root: Path | None = None) -> str:
             notes = [meta[k] for k in ("note", "samples_note") if meta.get(k)]
             commands.append(f"# {dataset} {name}" + "".join(f"\n# note: {n}" for n in notes)
                             + f"\n{meta.get('command', '?')}")
-    return HEADER + "\n".join(rows) + "\n\nCommands that rebuild them (a chain joined by && " \
-        "is one model trained in several runs, each continuing the last with --init):\n\n" \
-        "```bash\n" + "\n\n".join(commands) + "\n```\n"
+    return (HEADER + "\n".join(rows) + spread_table(root) + "\n\nCommands that rebuild them (a "
+            "chain joined by && is one model trained in several runs, each continuing the last "
+            "with --init):\n\n```bash\n" + "\n\n".join(commands) + "\n```\n")
 
 
 def main(argv=None) -> int:
@@ -257,6 +332,13 @@ def main(argv=None) -> int:
     m.add_argument("--only", default=None,
                    help="re-score only these comma-separated sample keys (e.g. ddim-20,ddim-50), "
                         "keeping the record's other figures")
+    d = sub.add_parser("spread", help="the VAE's prior and the VDM's DDIM-50 scores at several "
+                                      "draw seeds, recorded in their JSON")
+    d.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    d.add_argument("--models", default="vae,vdm", help="comma-separated names")
+    d.add_argument("--n-samples", type=int, default=1000, help="images per draw")
+    d.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated draw seeds")
+    d.add_argument("--threads", type=int, default=None)
     t = sub.add_parser("table", help="print the MODELS.md table")
     t.add_argument("--write", default=None, help="write to this file instead of printing")
     args = p.parse_args(argv)
@@ -268,12 +350,19 @@ def main(argv=None) -> int:
             print(text)
         return 0
     cli.set_threads(args.threads)
+    if args.command == "spread":
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        for name in args.models.split(","):
+            if (pretrained_dir() / args.dataset / f"{name}.json").exists():
+                spread(args.dataset, name, args.n_samples, seeds)
+        return 0
     for name in args.models.split(","):
         if (pretrained_dir() / args.dataset / f"{name}.json").exists():
             meta = measure(args.dataset, name, args.n_samples, args.n_ddpm, args.test_limit,
                            device=args.device,
                            only=set(args.only.split(",")) if args.only else None)
-            print(f"{args.dataset} {name}: {meta['evaluation']['bits_per_dim']}", file=sys.stderr)
+            bpd = meta.get("evaluation", {}).get("bits_per_dim", "no -ELBO measured")
+            print(f"{args.dataset} {name}: {bpd}", file=sys.stderr)
     return 0
 
 

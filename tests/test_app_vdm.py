@@ -197,6 +197,36 @@ def test_vdm_spacing_picks_the_steps_the_run_visits(served):
         client.predict(DS, "ddim", 10, 0.0, 0, "leading", api_name="/vdm_reset")
 
 
+def test_vdm_steps_plot_puts_the_run_on_the_log_snr_curve(served):
+    """The plot below the run: the schedule's log-SNR(t), the timesteps the run has been at
+    (filled), those ahead (hollow) and the current one (starred), all on the curve, after the
+    steps the page shows; at the end the run is at x_0, off the curve."""
+    client, (_, root) = session(served), served
+    log_snr = schedule_of(root, "learned").log_snr.numpy()
+    _run(client, sampler="ddim", steps=6)
+    for _ in range(2):
+        info = client.predict(api_name="/vdm_step")[3]
+    states = info["timesteps"]
+    fig = plot_json(client.predict(api_name="/vdm_steps_plot"))
+    curve, ahead, been, now = fig["data"]
+    assert np.array_equal(array(curve["x"]), np.arange(1, 1001))      # log SNR(0) is infinite
+    assert np.allclose(array(curve["y"]), log_snr[1:], atol=1e-5)
+    assert been["x"] == states[:3] and ahead["x"] == states[3:] and now["x"] == [info["t"]]
+    assert info["t"] == states[2]
+    for trace in (ahead, been, now):
+        assert np.allclose(trace["y"], log_snr[trace["x"]], atol=1e-3)
+    title = fig["layout"]["title"]["text"]
+    assert "6 steps" in title and f"2 taken, now t = {info['t']}" in title
+    client.predict(1, api_name="/vdm_show")                             # the slider at step 1
+    fig = plot_json(client.predict(api_name="/vdm_steps_plot"))
+    assert fig["data"][2]["x"] == states[:2] and fig["data"][3]["x"] == [states[1]]
+    client.submit(api_name="/vdm_run").result()                        # every step taken
+    fig = plot_json(client.predict(api_name="/vdm_steps_plot"))
+    assert fig["data"][2]["x"] == states and fig["data"][1]["x"] == fig["data"][3]["x"] == []
+    assert "6 taken, now t = 0, x_0 reached" in fig["layout"]["title"]["text"]
+    assert session(served).predict(api_name="/vdm_steps_plot") is None  # a session with no run
+
+
 def test_vdm_runs_are_seeded_and_sessions_apart(served):
     """Same seed, same frames; another seed, other frames; two sessions stepping at once never
     see each other's run."""

@@ -323,11 +323,18 @@ def test_vdm_tab(page):
         expect(page.locator("#vdm-step-text")).to_contain_text(f"{k} taken")
         wait_new(page, "vdm-panel", old)
     shot(page, "08_vdm_three_steps", "vdm-panel")
+    # the plot under the run follows it: three steps taken, the star at the run's t
+    t_now = page.locator("#vdm-step-text").inner_text().split("(t = ")[1].split(")")[0]
+    expect(page.locator("#vdm-steps-plot .gtitle")).to_contain_text(f"3 taken, now t = {t_now}")
+    stars = page.evaluate("document.querySelector('#vdm-steps-plot .js-plotly-plot').data[3].x")
+    assert stars == [int(t_now)]
+    shot(page, "08_vdm_steps_plot", "vdm-steps-plot")
     # the spacing: even in t starts a new run over other timesteps, and back
     expect(page.locator("#vdm-step-text")).to_contain_text("steps spaced by Karras' ρ")
     page.locator("#vdm-spacing label", has_text="even in t").click()
     expect(page.locator("#vdm-step-text")).to_contain_text("steps evenly in t")
     expect(page.locator("#vdm-step-text")).to_contain_text("0 taken")
+    expect(page.locator("#vdm-steps-plot .gtitle")).to_contain_text("evenly in t: 0 taken")
     page.locator("#vdm-spacing label", has_text="Karras").click()
     expect(page.locator("#vdm-step-text")).to_contain_text("steps spaced by Karras' ρ")
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,6 +62,32 @@ def test_measure_only_rescores_the_named_samples(shipped):
     assert (karras["timestep_spacing"], karras["rho"], even["timestep_spacing"]) == (
         "karras", report.KARRAS_RHO, "linspace")
     assert karras["n"] == 30 and karras["frechet_distance"] == even["frechet_distance"] >= 0
+
+
+def test_spread_repeats_the_headline_scores_with_other_draws(shipped):
+    """Draw seed 0 of the spread is the table's own score (the same draws against the same
+    reference); other seeds draw other images; the table's spread row is the records' mean,
+    standard deviation and VAE / VDM ratios."""
+    assert report.main(["measure", "--dataset", "mnist", "--models", "vae,vdm", "--n-samples", "30",
+                        "--only", "prior,ddim-10"]) == 0
+    assert "Draw-to-draw" not in report.table()                  # no spread recorded yet
+    assert report.main(["spread", "--dataset", "mnist", "--n-samples", "30",
+                        "--seeds", "0,1,2"]) == 0
+    vae, vdm = (json.loads((shipped / "mnist" / f"{name}.json").read_text())["meta"]
+                for name in ("vae", "vdm"))
+    for meta, key in ((vae, "prior"), (vdm, "ddim-10")):       # the tiny VDM has T = 10
+        got = meta["spread"][key]
+        assert (got["n"], got["reference_seed"], got["seeds"]) == (30, 0, [0, 1, 2])
+        assert got["frechet_distance"][0] == pytest.approx(meta["samples"][key]["frechet_distance"])
+        assert len(set(got["frechet_distance"])) == 3
+    a = np.array(vae["spread"]["prior"]["frechet_distance"])
+    b = np.array(vdm["spread"]["ddim-10"]["frechet_distance"])
+    row = next(line for line in report.table().splitlines()
+               if line.startswith("| mnist | 3 x 30 |"))
+    assert f"| prior {a.mean():.2f} +- {a.std(ddof=1):.2f} |" in row
+    assert f"| ddim-10 {b.mean():.2f} +- {b.std(ddof=1):.2f} |" in row
+    assert f"| {a.mean() / b.mean():.2f} | {a[0] / b[0]:.2f}, {a[1] / b[1]:.2f}, " \
+           f"{a[2] / b[2]:.2f} |" in row
 
 
 def test_training_time_is_split_by_the_hardware_each_run_used():

@@ -23,6 +23,7 @@ from explorer.data import to_uint8
 from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SAMPLERS, TIMESTEP_SPACINGS
 from explorer.trajectory import Trajectory
 
+from . import plots
 from .common import GIF_HOLD_MS, PIXEL, check_float, check_int, check_seed, compose, gif_file
 from .store import STORE, check_dataset
 
@@ -34,9 +35,11 @@ BLANK = np.full((28, 28), 40, np.uint8)
 
 @dataclass(eq=False)
 class Session:
-    """A session's reverse run and the dataset whose VDM it runs."""
+    """A session's reverse run, the dataset whose VDM it runs, and how many of its steps the
+    page shows (the last `views`)."""
     dataset: str
     run: Trajectory
+    shown: int = 0
 
 
 _locks: "weakref.WeakKeyDictionary[Session, threading.Lock]" = weakref.WeakKeyDictionary()
@@ -73,6 +76,7 @@ def views(session: Session, shown: int | None = None):
     and the update of the step slider. Returns (session, panel, film, text, numbers, slider)."""
     run = session.run
     shown = run.taken if shown is None else check_int("step", shown, 0, run.taken)
+    session.shown = shown
     timesteps = run.timesteps(STORE.model(session.dataset, "vdm").schedule)
     t_of = lambda k: timesteps[k] if k < len(timesteps) else 0        # t before step k
     if shown == 0:
@@ -121,6 +125,19 @@ def run_gif(session: Session | None) -> str:
     labels = [[f"x_t, t = {t_of(k)}", f"x0_hat, step {k}"] for k in picks]
     durations = [GIF_MS] * (len(picks) - 1) + [GIF_HOLD_MS]
     return gif_file(frames, labels, PIXEL - 2, durations, f"vdm-run-{run.sampler}")
+
+
+def steps_plot(session: Session | None):
+    """Where the run's steps fall on its VDM's log-SNR(t) (plots.steps_plot), after the steps
+    the page shows; None before the first run."""
+    if session is None:
+        return None
+    run = session.run
+    schedule = STORE.model(session.dataset, "vdm").schedule
+    log_snr = schedule.log_snr.numpy()
+    figure = STORE.cached(("vdm", session.dataset, "steps"), lambda: plots.steps_figure(log_snr))
+    return plots.steps_plot(figure, log_snr, run.timesteps(schedule),
+                            min(session.shown, run.taken), spacing_words(run.timestep_spacing))
 
 
 # ---------------------------------------------------------------- handlers

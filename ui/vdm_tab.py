@@ -97,6 +97,11 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         rewind_btn = gr.Button("rewind to step k", elem_id="vdm-rewind")
         branch_btn = gr.Button("branch at step k with the branch seed", elem_id="vdm-branch")
     film = picture_out("vdm-film", "the run so far")
+    steps_curve = gr.Plot(label="where the run's steps fall", elem_id="vdm-steps-plot")
+    caption("Each dot is a timestep the run visits, on the learned schedule's log-SNR "
+            "$\\lambda_t$ (filled: the run has been there; the star: now). Even in $t$ they "
+            "sit at nearly even heights, as $\\lambda_t$ falls almost linearly in $t$; Karras' "
+            "spacing crowds them where $\\lambda_t$ is low and $x_t$ is still mostly noise.")
     with gr.Row(equal_height=True):
         run_gif_btn = gr.Button("GIF of the run", elem_id="vdm-run-gif-btn", scale=1)
         run_gif = file_out("vdm-run-gif", "GIF of the run")
@@ -237,6 +242,13 @@ def create_vdm_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     branch_btn.click(friendly(reverse.branch), [run_state, shown, branch_seed], run_out,
                      api_name="vdm_branch", **SAMPLER)
     run_gif_btn.click(friendly(reverse.run_gif), run_state, run_gif, api_name="vdm_run_gif")
+    # every view of the run (reset, step, a streamed frame, the slider) rewrites its caption or
+    # moves the slider, and the plot follows. It reads what is shown from the session: a change
+    # may fire before the page has taken the slider's new value (and the run's JSON sits in a
+    # closed accordion, which the page does not render, so its change never fires)
+    gr.on([step_text.change, shown.change], friendly(reverse.steps_plot), run_state,
+          steps_curve, api_name="vdm_steps_plot", api_visibility="undocumented",
+          show_progress="hidden", concurrency_limit=8, trigger_mode="always_last")
 
     nd_in = [dataset, *a, nd_t, nd_steps, nd_sampler, nd_seed]
     nd_btn.click(friendly(views.noise_and_denoise), nd_in, [nd_grid, nd_numbers],
