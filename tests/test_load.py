@@ -47,7 +47,7 @@ def test_the_mix_is_seeded_and_deterministic():
     kinds = {c.api for calls in plan(0, 0, MIX, 400) for c in calls}
     assert {"vdm_forward", "vdm_scrub", "vdm_reset", "vdm_step", "vdm_run", "vae_encode",
             "vae_interpolate", "vae_project", "hvae_resample", "vdm_curves",
-            "vdm_dissolve"} <= kinds
+            "vdm_dissolve", "vdm_steps_plot"} <= kinds
     assert any(c.refuse for calls in plan(0, 0, MIX, 400) for c in calls)
 
 
@@ -64,8 +64,8 @@ def test_scrubs_follow_a_forward_and_steps_follow_a_reset():
         apis = [c.api for c in calls]
         if "vdm_scrub" in apis:
             assert apis[0] == "vdm_forward" and set(apis[1:]) == {"vdm_scrub"}
-        if "vdm_step" in apis or "vdm_run" in apis:
-            assert apis[0] == "vdm_reset"
+        if "vdm_step" in apis or "vdm_run" in apis:            # each redraws the steps' plot
+            assert apis[0] == "vdm_reset" and apis[1::2] == ["vdm_steps_plot"] * (len(apis) // 2)
 
 
 # ---------------------------------------------------------------- the bound

@@ -25,6 +25,7 @@ from typing import Callable
 
 from explorer.bench.report import REPO
 from explorer.bench.stats import Result
+from explorer.samplers.base import DEFAULT_TIMESTEP_SPACING
 
 HOST = "127.0.0.1"
 
@@ -206,6 +207,12 @@ def call(port: int, api: str, data: list, session: str | None = None,
         conn.close()
 
 
+def vdm_reset_data(dataset: str, sampler: str, steps: int, eta: float, seed: int) -> list:
+    """/vdm_reset's inputs in the app's order (a raw HTTP call sends every one): a new reverse run
+    of `steps` with the app's default timestep spacing."""
+    return [dataset, sampler, steps, eta, seed, DEFAULT_TIMESTEP_SPACING]
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One HTTP row: `data(i)` is the i-th call's arguments (vary them so nothing is cached
@@ -251,7 +258,7 @@ def endpoints(vdm_dataset: str, vae_dataset: str,
                      "/vdm_scrub")),
         Endpoint("vdm_step", "vdm_step", "/vdm_step: one reverse step of the session's run",
                  lambda i: [], 50, 10, "ms", 25.0, setup=(
-                     "vdm_reset", [vdm_dataset, "ddim", 1000, 0.0, 0]), note=(
+                     "vdm_reset", vdm_reset_data(vdm_dataset, "ddim", 1000, 0.0, 0)), note=(
                      "stateful, DDIM with 1000 steps: one network call, the step panel and "
                      "filmstrip PNGs")),
         Endpoint("vdm_denoise", "vdm_denoise", "/vdm_denoise: noise A to t = 500, DDIM-25 back",

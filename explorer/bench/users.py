@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from explorer.bench.server import HOST, CallError, cpu_seconds
+from explorer.bench.server import HOST, CallError, cpu_seconds, vdm_reset_data
 
 THINK_S = (0.05, 0.3)                 # a user's pause between two calls
 CALL_TIMEOUT_S = 60.0                 # one call; longer is an error
@@ -62,15 +62,16 @@ def scenario(name: str, rng: random.Random, mix: Mix) -> list[Call]:
                      [mix.vdm, ix(mix.vdm), None, rng.choice(["cosine", "linear", "learned"]),
                       seed, t])] + [Call("vdm_scrub", "vdm_scrub", [rng.randint(0, mix.T)])
                                     for _ in range(rng.randint(3, 8))]
-    if name in ("reverse", "run"):
+    if name in ("reverse", "run"):            # the page redraws the steps' plot after each
         sampler = rng.choice(["ddim", "ddpm"])
         eta = rng.choice([0.0, 0.5]) if sampler == "ddim" else 0.0
+        reset = lambda steps: Call("vdm_reset", "vdm_reset",
+                                   vdm_reset_data(mix.vdm, sampler, steps, eta, seed))
+        plot = Call("vdm_steps_plot", "vdm_steps_plot", [])
         if name == "run":
-            return [Call("vdm_reset", "vdm_reset", [mix.vdm, sampler, 20, eta, seed]),
-                     Call("vdm_run (20 steps, streamed)", "vdm_run", [])]
-        return [Call("vdm_reset", "vdm_reset",
-                     [mix.vdm, sampler, rng.choice([50, 100, 250]), eta, seed])] + [
-                Call("vdm_step", "vdm_step", []) for _ in range(rng.randint(2, 5))]
+            return [reset(20), plot, Call("vdm_run (20 steps, streamed)", "vdm_run", []), plot]
+        step = Call("vdm_step", "vdm_step", [])
+        return [reset(rng.choice([50, 100, 250])), plot] + [step, plot] * rng.randint(2, 5)
     if name == "vae_encode":
         return [Call(name, name, [mix.vae, ix(mix.vae), None, rng.randint(4, 16), seed])]
     if name == "vae_interpolate":
@@ -224,7 +225,7 @@ def fingerprint(data: list, fetch: Callable[[str], bytes]) -> tuple:
 def twin_run(user: User, fetch: Callable[[str], bytes], out: list) -> None:
     """The seeded DDPM run both twins (and the solo replay) take, one step per call."""
     if user.do(Call("vdm_reset", "vdm_reset",
-                    [user.mix.vdm, "ddpm", TWIN_RUN_STEPS, 0.0, TWIN_SEED])) is None:
+                    vdm_reset_data(user.mix.vdm, "ddpm", TWIN_RUN_STEPS, 0.0, TWIN_SEED))) is None:
         return
     for _ in range(TWIN_STEPS):
         user.pause()
@@ -325,7 +326,8 @@ def stop_check(user: User, port: int, fn: int, pid: int | None = None) -> StopRe
     does, then take one step (served only when the run's generator has ended: it holds the
     session's lock). With `pid`, the app's CPU is read over 1 s before and after the cancel."""
     out = StopResult()
-    if user.do(Call("vdm_reset", "vdm_reset", [user.mix.vdm, *LONG_RUN, 0.0, 7])) is None:
+    reset = vdm_reset_data(user.mix.vdm, *LONG_RUN, 0.0, 7)
+    if user.do(Call("vdm_reset", "vdm_reset", reset)) is None:
         out.step_after = "the reset failed"
         return out
     found: dict = {}
