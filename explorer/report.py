@@ -254,18 +254,15 @@ def _fmt_terms(bpd: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in bpd.items() if k != "total")
 
 
-def spread_table(root: Path) -> str:
-    """The draw-to-draw spread of the headline scores (`spread`), one row per dataset whose VAE
-    and VDM records both hold one: each score's mean and standard deviation over its draws, the
-    VAE / VDM ratio of the means, and the ratio at each draw seed the two share. "" when none."""
+def spread_table(metas: dict[tuple[str, str], dict]) -> str:
+    """The draw-to-draw spread of the headline scores (`spread`), from the records' metadata
+    by (dataset, name): one row per dataset whose VAE and VDM both hold one, with each score's
+    mean and standard deviation over its draws, the VAE / VDM ratio of the means, and the ratio
+    at each draw seed the two share. "" when none."""
     rows = []
     for dataset in DATASETS:
-        got = {}
-        for name in ("vae", "vdm"):
-            path = root / dataset / f"{name}.json"
-            recorded = json.loads(path.read_text())["meta"].get("spread") if path.exists() else None
-            if recorded:
-                got[name] = next(iter(recorded.items()))
+        got = {name: next(iter(metas[dataset, name]["spread"].items())) for name in ("vae", "vdm")
+               if metas.get((dataset, name), {}).get("spread")}
         if len(got) < 2:
             continue
         (vae_key, vae), (vdm_key, vdm) = got["vae"], got["vdm"]
@@ -297,23 +294,21 @@ def table(root: Path | None = None) -> str:
             "samples: Frechet distance (floor) | active units |",
             "|---|---|---|---|---|---|---|---|---|"]
     commands = []
-    for dataset in DATASETS:
-        for name in SHIPPED:
-            path = root / dataset / f"{name}.json"
-            if not path.exists():
-                continue
-            meta = json.loads(path.read_text())["meta"]
-            ev = meta.get("evaluation", {}).get("bits_per_dim", {})
-            fd = "; ".join(f"{k} {v['frechet_distance']:.2f} ({v['floor']:.2f}, n={v['n']})"
-                           for k, v in meta.get("samples", {}).items())
-            rows.append(f"| {dataset} | {name} | {meta.get('parameters', 0):,} | "
-                        f"{meta.get('epochs', 0):g} | {_training_time(meta)} | "
-                        f"{ev.get('total', float('nan')):.3f} | {_fmt_terms(ev)} | {fd or '-'} | "
-                        f"{meta.get('active_units', '-')} |")
-            notes = [meta[k] for k in ("note", "samples_note") if meta.get(k)]
-            commands.append(f"# {dataset} {name}" + "".join(f"\n# note: {n}" for n in notes)
-                            + f"\n{meta.get('command', '?')}")
-    return (HEADER + "\n".join(rows) + spread_table(root) + "\n\nCommands that rebuild them (a "
+    metas = {(dataset, name): json.loads(path.read_text())["meta"]
+             for dataset in DATASETS for name in SHIPPED
+             if (path := root / dataset / f"{name}.json").exists()}
+    for (dataset, name), meta in metas.items():
+        ev = meta.get("evaluation", {}).get("bits_per_dim", {})
+        fd = "; ".join(f"{k} {v['frechet_distance']:.2f} ({v['floor']:.2f}, n={v['n']})"
+                       for k, v in meta.get("samples", {}).items())
+        rows.append(f"| {dataset} | {name} | {meta.get('parameters', 0):,} | "
+                    f"{meta.get('epochs', 0):g} | {_training_time(meta)} | "
+                    f"{ev.get('total', float('nan')):.3f} | {_fmt_terms(ev)} | {fd or '-'} | "
+                    f"{meta.get('active_units', '-')} |")
+        notes = [meta[k] for k in ("note", "samples_note") if meta.get(k)]
+        commands.append(f"# {dataset} {name}" + "".join(f"\n# note: {n}" for n in notes)
+                        + f"\n{meta.get('command', '?')}")
+    return (HEADER + "\n".join(rows) + spread_table(metas) + "\n\nCommands that rebuild them (a "
             "chain joined by && is one model trained in several runs, each continuing the last "
             "with --init):\n\n```bash\n" + "\n\n".join(commands) + "\n```\n")
 
