@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -45,9 +46,27 @@ def q_marginal(s: DiscreteSchedule, x0: Tensor, t: Tensor | int) -> Gaussian:
     return Gaussian(_x(s.sqrt_alpha_bar, t, x0) * x0, _x(s.one_minus_alpha_bar, t, x0))
 
 
-def q_sample(s: DiscreteSchedule, x0: Tensor, t: Tensor | int, noise: Tensor) -> Tensor:
-    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps: a draw from q(x_t | x_0)."""
-    return _x(s.sqrt_alpha_bar, t, x0) * x0 + _x(s.sqrt_one_minus_alpha_bar, t, x0) * noise
+def mix(alpha, sigma, x0, eps):
+    """x_t = alpha_t x_0 + sigma_t eps with alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t):
+    the reparameterised draw from q(x_t | x_0) (Ho et al. eq. 4; Kingma et al. 2021 eq. 3). Every
+    caller mixes through here: tensors or numpy arrays, with alpha and sigma broadcasting against
+    x0 (the page's ui/static/lib/mix.js does the same float32 arithmetic)."""
+    return alpha * x0 + sigma * eps
+
+
+def q_sample(s: DiscreteSchedule, x0, t, noise):
+    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps: a draw from q(x_t | x_0).
+
+    Tensors: t an int or a (B,) long tensor. numpy arrays: t an int, or an (n,) array of steps
+    giving one x_t per step, (n, *x0.shape); the coefficients are cast to x0's dtype, so float32
+    images mix in float32."""
+    if isinstance(x0, np.ndarray):
+        steps = np.asarray(t)
+        shape = steps.shape + (1,) * x0.ndim
+        alpha = s.sqrt_alpha_bar.numpy()[steps].astype(x0.dtype).reshape(shape)
+        sigma = s.sqrt_one_minus_alpha_bar.numpy()[steps].astype(x0.dtype).reshape(shape)
+        return mix(alpha, sigma, x0, np.asarray(noise, dtype=x0.dtype))
+    return mix(_x(s.sqrt_alpha_bar, t, x0), _x(s.sqrt_one_minus_alpha_bar, t, x0), x0, noise)
 
 
 # ---- posterior q(x_{t-1} | x_t, x_0), t >= 1 ----
@@ -114,6 +133,14 @@ def denoising_kl(eps: Tensor, eps_hat: Tensor, gamma_t: Tensor, gamma_prev: Tens
     with p(x_{t-1} | x_t) = q(x_{t-1} | x_t, x0_hat): 1/2 expm1(gamma_t - gamma_{t-1}) ||eps - eps_hat||^2."""
     weight = 0.5 * torch.expm1(gamma_t - gamma_prev).reshape(-1)
     return weight.to(eps.dtype) * sum_except_batch((eps - eps_hat) ** 2)
+
+
+def denoising_sum(l_t: Tensor, T: int) -> float:
+    """sum_{t=2..T} L_t from the terms at some of those t: their sum when all T - 1 are given,
+    else (T - 1) times their mean (the estimate of the sum from t drawn evenly), nats."""
+    if len(l_t) == T - 1:
+        return float(l_t.sum())
+    return float(l_t.mean()) * (T - 1)
 
 
 def denoising_kl_exact(s: DiscreteSchedule, x0: Tensor, x_t: Tensor, t: Tensor | int,

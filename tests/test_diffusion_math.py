@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+
+from explorer import diffusion
 
 from explorer.diffusion import (denoising_kl, denoising_kl_exact, eps_from_x0, prior_kl, q_marginal,
                                 q_posterior, q_sample, q_step, reconstruction_nll, x0_from_eps)
@@ -227,3 +230,27 @@ def test_unknown_schedule_name_lists_the_valid_ones():
         make_schedule("quadratic")
     with pytest.raises(ValueError):
         make_schedule("learned", T)                                     # needs its gamma module
+
+
+# ---- one forward mix for tensors and numpy arrays ----
+
+def test_q_sample_on_numpy_is_the_tensor_mix_in_float32():
+    """The page's scrub and the gallery's dissolve mix numpy arrays through the same
+    q_sample: the same numbers as the tensor path, float32 kept float32, one x_t per step."""
+    s = make_schedule("cosine", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand((28, 28), generator=g) * 2 - 1, torch.randn((28, 28), generator=g)
+    ts = np.array([0, 10, 500, 1000])
+    mixed = diffusion.q_sample(s, x0.numpy(), ts, eps.numpy())
+    assert mixed.dtype == np.float32 and mixed.shape == (4, 28, 28)
+    for k, t in enumerate(ts):
+        tensor = diffusion.q_sample(s, x0[None, None], int(t), eps[None, None])[0, 0]
+        assert np.allclose(mixed[k], tensor.numpy(), atol=1e-6)
+    assert np.array_equal(diffusion.q_sample(s, x0.numpy(), 0, eps.numpy()), x0.numpy())
+
+
+def test_the_denoising_sum_is_exact_with_every_t_and_estimated_from_a_few():
+    l_t = torch.arange(1.0, 1000.0)                                  # t = 2..1000
+    assert diffusion.denoising_sum(l_t, 1000) == float(l_t.sum())
+    few = l_t[::100]
+    assert diffusion.denoising_sum(few, 1000) == pytest.approx(float(few.mean()) * 999)

@@ -279,4 +279,11 @@ class HVAE(nn.Module):
         """Per layer, the number of dims with Cov_x(E_q[z_l|x]) > threshold over the batch x
         (Burda et al. 2016), following the chain of encoder means z_l = E[q(z_l|z_{l-1})]."""
         latents = self.encode(x, use_mean=True)
-        return [int((q.mean.flatten(1).var(dim=0) > threshold).sum()) for q in latents]
+        return active_units([q.mean.flatten(1) for q in latents], threshold)
+
+
+def active_units(means, threshold: float = 0.01) -> list[int]:
+    """Per layer, the number of dims whose encoder mean varies over the examples:
+    Var_x(E_q[z_l | x]) > threshold (Burda et al. 2016, unbiased variance). `means`: one (N, dim_l)
+    tensor or array per layer."""
+    return [int((torch.as_tensor(m).var(dim=0) > threshold).sum()) for m in means]

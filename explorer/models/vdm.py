@@ -134,7 +134,7 @@ class VDM(nn.Module):
         """(x_t, eps) with x_t ~ q(x_t | x_0) at the (B,) gammas, differentiable in gamma."""
         eps = standard_normal(x0.shape, generator, x0.device, x0.dtype)
         g = gamma_t.reshape(-1, 1, 1, 1)
-        return torch.sqrt(torch.sigmoid(-g)) * x0 + torch.sqrt(torch.sigmoid(g)) * eps, eps
+        return diffusion.mix(torch.sqrt(torch.sigmoid(-g)), torch.sqrt(torch.sigmoid(g)), x0, eps), eps
 
     def diffusion_terms(self, x0: Tensor, t: Tensor, generator=None) -> Tensor:
         """L_t = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) per example at its own step t (B,),

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from explorer.diffusion import x0_from_eps
+from explorer.diffusion import mix, x0_from_eps
 from explorer.samplers.base import KARRAS_RHO, Sampler, SamplerOutput
 from explorer.schedules import DiscreteSchedule
 
@@ -86,6 +86,6 @@ class DDIMSampler(Sampler):
         x0_hat = x_t if t == 0 else x0_from_eps(self.schedule, x_t, t, model_output)
 
         # 3. x_{t_next} = sqrt(abar_{t_next}) x0_hat + sqrt(1 - abar_{t_next}) eps_hat (eq. 12)
-        x_next = math.sqrt(c.alpha_bar) * x0_hat + math.sqrt(c.one_minus_alpha_bar) * model_output
+        x_next = mix(math.sqrt(c.alpha_bar), math.sqrt(c.one_minus_alpha_bar), x0_hat, model_output)
         return SamplerOutput(prev_sample=x_next, pred_original_sample=x0_hat,
                              pred_noise=model_output, mean=x_next, noise=torch.zeros_like(x_t))
