@@ -1,8 +1,10 @@
 """Latent Explorer: `python app.py` serves the app on http://127.0.0.1:7860.
 
-This file only composes: one module per tab in ui/, models loaded once in ui/store.py and
-shared read-only, per-session choices in the page's components. Every event has an api_name,
-so the app is also an API (`gradio_client.Client(url).view_api()`).
+This file only composes: the shared input panel above one package per tab in ui/ (layout,
+wiring, views), models loaded once in ui/store.py and shared read-only, per-session choices in
+the page's components. The page's own code (ES modules and CSS in ui/static/) comes in through
+its views (ui/page.py). Every event has an api_name, so the app is also an API
+(`gradio_client.Client(url).view_api()`).
 """
 
 from __future__ import annotations
@@ -18,41 +20,60 @@ allocator.configure()            # before any thread starts (explorer/allocator.
 import gradio as gr  # noqa: E402  (after the allocator is set)
 
 from explorer.data import DATASETS  # noqa: E402
-from ui import hvae_views, talk, vae_views, vdm_views
-from ui.bridge import JS, PRESENTER_JS
-from ui.hvae_tab import create_hvae_tab
-from ui.store import STORE
-from ui.vae_tab import create_vae_tab
-from ui.vdm_tab import create_vdm_tab
+from ui import hvae, talk, vae, vdm  # noqa: E402
+from ui.common import friendly  # noqa: E402
+from ui.events import api  # noqa: E402
+from ui.page import event_data, view, view_event  # noqa: E402
+from ui.panel import create_input_panel, hover_image, wire_input_panel  # noqa: E402
+from ui.store import STORE  # noqa: E402
 
 with gr.Blocks(title="Latent Explorer") as demo:
-    gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small model at a "
-                "time. Pick images by clicking a gallery or a map, upload or draw your own.")
-    with gr.Row(equal_height=True):
-        dataset = gr.Radio(list(DATASETS), value=STORE.default_dataset(), label="dataset",
-                           elem_id="dataset", scale=2)
-        presenter = gr.Checkbox(False, label="presenter mode: large type, high contrast (key P)",
-                                elem_id="presenter", scale=1)
+    with gr.Row(equal_height=True, elem_id="top"):
+        with gr.Column(scale=3, min_width=300):
+            gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small "
+                        "model at a time. Pick images A and B by clicking the gallery or a map, "
+                        "upload or draw your own: every tab uses the same A and B.",
+                        elem_id="title")
+        with gr.Column(scale=1, min_width=260):
+            dataset = gr.Radio(list(DATASETS), value=STORE.default_dataset(), label="dataset",
+                               elem_id="dataset")
+            # the page itself: its style, talk mode's keys, presenter mode, clicks on the maps
+            page = view("page", "page", value={"presenter": False})
     with gr.Accordion("Scenes for a talk: bookmarkable links", open=False, elem_id="scenes"):
         gr.Markdown(talk.presets_markdown() + "\n\nOr by hand: `?tab=vae&dataset=mnist&a=12&"
                     "b=340`, `&t=600` (VDM), `&layer=2` (HVAE), `&presenter=1`. Keys: **S** "
                     "step, **R** run, **X** stop, **←/→** move t by 10 (VDM tab), **P** presenter.")
+    panel = create_input_panel(dataset.value)
     with gr.Tabs() as tabs:
         with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
-            create_vae_tab(demo, dataset)
+            vae_tab = vae.create(dataset.value)
         with gr.Tab("Hierarchical VAE", id="hvae", elem_id="tab-hvae"):
-            create_hvae_tab(demo, dataset)
+            hvae_tab = hvae.create(dataset.value)
         with gr.Tab("Diffusion (VDM)", id="vdm", elem_id="tab-vdm"):
-            create_vdm_tab(demo, dataset)
-    demo.load(None, js=JS)
-    presenter.change(None, presenter, None, js=PRESENTER_JS)
+            vdm_tab = vdm.create(dataset.value)
 
-    def _by_id(elem_id: str) -> gr.components.Component:
-        return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
-    slots = [_by_id(f"{p}-{part}") for p in talk.PREFIXES
-             for part in ("a-index", "a", "b-index", "b")]
-    demo.load(talk.apply, dataset, [dataset, tabs, presenter, _by_id("vdm-t"),
-                                    _by_id("hvae-res-layer"), *slots],
+    wire_input_panel(panel, dataset, page, [vae_tab.header, hvae_tab.header, vdm_tab.header])
+    vae.wire(vae_tab, page, dataset, panel)
+    hvae.wire(hvae_tab, page, dataset, panel)
+    vdm.wire(vdm_tab, page, dataset, panel)
+
+    # the point under the mouse on a map: the page view says which map and which point
+    hovered = {"vae-map": vae_tab.maps.hovered, "vae2d-map": vae_tab.hovered2d,
+               "hvae-map": hvae_tab.maps.hovered}
+
+    def hover(ds: str, evt: gr.EventData) -> tuple:
+        data = event_data(evt)
+        return tuple(hover_image(ds, data) if data.get("map") == key else gr.skip()
+                     for key in hovered)
+    view_event(page, "hover")(friendly(hover), dataset, list(hovered.values()),
+                              api_name="map_hover", api_visibility="undocumented",
+                              show_progress="hidden", trigger_mode="always_last")
+    for name, output in (("vae", vae_tab.maps.hovered), ("vae2d", vae_tab.hovered2d),
+                         ("hvae", hvae_tab.maps.hovered)):
+        api(hover_image, [dataset, panel.map_payload], output, api_name=f"{name}_map_hover")
+
+    demo.load(talk.apply, dataset, [dataset, tabs, page, vdm_tab.api.t,
+                                    hvae_tab.res_layer, *panel.slots],
               api_name="talk_scene", api_visibility="undocumented")
 
 # Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one
@@ -72,9 +93,9 @@ def warm_up() -> None:
     fresh start (a Space waking up) does not wait for them."""
     first = STORE.default_dataset()
     for dataset in [first, *(d for d in DATASETS if d != first)]:
-        vae_views.warm_up(dataset)
-        hvae_views.warm_up(dataset)
-        vdm_views.warm_up(dataset)
+        vae.views.warm_up(dataset)
+        hvae.views.warm_up(dataset)
+        vdm.views.warm_up(dataset)
 
 
 def main() -> None:

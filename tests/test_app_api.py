@@ -79,21 +79,15 @@ def test_every_required_api_name_is_public(client):
     assert not missing
 
 
-def test_the_benchmarks_send_every_input_each_endpoint_takes(client):
-    """A raw HTTP call must carry a value for each of an event's inputs but its gr.State ones:
-    every call the load test's users plan and every HTTP benchmark row (and its setup call)."""
-    from explorer.bench import server, users
-    state = {c["id"] for c in client.config["components"] if c.get("type") == "state"}
-    takes = {d["api_name"]: len([i for i in d["inputs"] if i not in state])
-             for d in client.config["dependencies"] if d.get("api_name")}
-    mix = users.Mix(DS, DS, DS, {DS: 100})
-    calls = [(c.api, c.data) for u in range(4) for plan in users.plan(0, u, mix, 100) for c in plan
-             if not c.refuse]
-    for row in server.endpoints(DS, DS, {DS: (0, 1)}):
-        calls += [(row.api, row.data(0))] + ([row.setup] if row.setup else [])
-    calls.append(("vdm_reset", server.vdm_reset_data(DS, "ddpm", 20, 0.0, 0)))
-    assert {api for api, _ in calls} >= {"vdm_reset", "vdm_step", "vdm_steps_plot", "vdm_run"}
-    assert not [(api, len(data), takes[api]) for api, data in calls if len(data) != takes[api]]
+def test_the_page_manifest_names_elements_the_app_has(client):
+    """What page and server share comes from ui/page.py: every element the page scripts act on
+    exists, and every event a view triggers is named in the views' js_on_load."""
+    from ui.page import MANIFEST, ON_LOAD, VIEW_EVENTS
+    ids = {c["props"].get("elem_id") for c in client.config["components"]}
+    assert set(MANIFEST["maps"]) | set(MANIFEST["sketches"]) <= ids
+    assert {"page", "vdm-scrub", "vdm-run-view"} <= ids
+    assert all(f"'{event}'" in ON_LOAD for event in VIEW_EVENTS)
+    assert set(MANIFEST["keys"].values()) == {"step", "run", "stop", "presenter", "t-10", "t+10"}
 
 
 # ---------------------------------------------------------------- VAE

@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from app_env import build_pretrained, close_app, launch_app
 from test_app_api import array, frames_of, gallery, plot_json, png
@@ -24,7 +23,7 @@ from ui.common import PIXEL  # noqa: E402
 REQUIRED = ["vdm_forward", "vdm_step", "vdm_run", "vdm_interpolate", "vdm_reset", "vdm_show",
             "vdm_rewind", "vdm_branch", "vdm_denoise", "vdm_loss", "vdm_dissolve", "vdm_curves"]
 DS = "mnist"
-PANEL_PIXEL = PIXEL - 2                      # vdm_reverse composes the step panel at this scale
+PANEL_PIXEL = PIXEL - 2                      # ui/vdm/run.py composes the step panel at this scale
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def test_every_required_api_name_is_public(served):
 def test_vdm_forward_is_the_closed_form_q_xt_given_x0(served, name):
     """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps: t = 0 gives the image back, the numbers are
     the schedule's, and the same seed gives the same noise."""
-    client, (url, root) = session(served), served
+    client, (_, root) = session(served), served
     images, _ = gallery(root)
     s = schedule_of(root, name)
     clean, _, info0 = client.predict(DS, 4, None, name, 3, 0, api_name="/vdm_forward")
@@ -99,31 +98,29 @@ def test_vdm_forward_is_the_closed_form_q_xt_given_x0(served, name):
     assert not np.array_equal(png(other[0]), png(image))
 
 
-def test_the_scrub_picture_names_its_t_and_the_page_data_rebuilds_it(served):
-    """The page paints the scrub itself from `scrub_data` (ui/scrub_paint.py): x_0, eps and the
-    schedule's roots rebuild the server's own picture exactly, mixed in float32 as numpy does;
-    the server's PNG is named after its t, so the page can tell a late reply from a current one."""
-    import json
-    from pathlib import Path
+def test_the_scrub_view_data_rebuilds_the_server_picture(served):
+    """The page mixes the scrub itself from its view's data (ui/static/views/scrub.js): x_0,
+    eps and the schedule's float32 roots, mixed in float32 as numpy does, give the server's own
+    picture exactly at every t; the view carries the t a scene asks for."""
+    import base64
 
-    from ui import vdm_views as views
-    from ui.common import compose, frame_gap
+    from ui.common import compose
+    from ui.vdm import views
 
     client, (_, root) = session(served), served
-    image = client.predict(DS, 4, None, "learned", 3, 600, api_name="/vdm_forward")[0]
-    assert Path(image).name.startswith("x_t-0600-")
-    state = views.prepare_scrub(DS, 4, None, "learned", 3)
-    data = json.loads(views.scrub_data(state))
-    assert data["gap"] == frame_gap(PIXEL) and data["bins"] == [-4.0, 4.0, 40]
+    data = views.scrub_view_data(DS, 4, None, "learned", 3, scene_t=600)
+    floats = lambda text: np.frombuffer(base64.b64decode(text), "<f4")
     s = schedule_of(root, "learned")
-    assert data["a"] == s.sqrt_alpha_bar.tolist() and len(data["b"]) == s.T + 1
-    x0, eps = (np.array(data[k], np.float32).reshape(28, 28) for k in ("x0", "eps"))
+    a, b = floats(data["tables"]["learned"]["a"]), floats(data["tables"]["learned"]["b"])
+    assert data["T"] == s.T and data["scene_t"] == 600 and set(data["tables"]) == {
+        "learned", "linear", "cosine"}
+    assert np.array_equal(a, s.sqrt_alpha_bar.numpy().astype(np.float32))
+    x0, eps = (floats(data[k]).reshape(28, 28) for k in ("x0", "eps"))
     for t in (0, 600, 1000):
-        x_t = np.float32(data["a"][t]) * x0 + np.float32(data["b"][t]) * eps
+        x_t = a[t] * x0 + b[t] * eps                                      # float32
         pixels = np.round((np.clip(x_t, -1, 1) + 1) * np.float32(127.5)).astype(np.uint8)
         served_png = png(client.predict(DS, 4, None, "learned", 3, t, api_name="/vdm_forward")[0])
         assert np.array_equal(compose([[pixels]], PIXEL), served_png)
-    assert views.scrub_data(None) == ""
 
 
 def test_vdm_forward_at_T_is_standard_noise(served):
@@ -197,34 +194,76 @@ def test_vdm_spacing_picks_the_steps_the_run_visits(served):
         client.predict(DS, "ddim", 10, 0.0, 0, "leading", api_name="/vdm_reset")
 
 
-def test_vdm_steps_plot_puts_the_run_on_the_log_snr_curve(served):
-    """The plot below the run: the schedule's log-SNR(t), the timesteps the run has been at
-    (filled), those ahead (hollow) and the current one (starred), all on the curve, after the
-    steps the page shows; at the end the run is at x_0, off the curve."""
-    client, (_, root) = session(served), served
-    log_snr = schedule_of(root, "learned").log_snr.numpy()
-    _run(client, sampler="ddim", steps=6)
-    for _ in range(2):
-        info = client.predict(api_name="/vdm_step")[3]
-    states = info["timesteps"]
-    fig = plot_json(client.predict(api_name="/vdm_steps_plot"))
-    curve, ahead, been, now = fig["data"]
-    assert np.array_equal(array(curve["x"]), np.arange(1, 1001))      # log SNR(0) is infinite
-    assert np.allclose(array(curve["y"]), log_snr[1:], atol=1e-5)
-    assert been["x"] == states[:3] and ahead["x"] == states[3:] and now["x"] == [info["t"]]
-    assert info["t"] == states[2]
-    for trace in (ahead, been, now):
-        assert np.allclose(trace["y"], log_snr[trace["x"]], atol=1e-3)
-    title = fig["layout"]["title"]["text"]
-    assert "6 steps" in title and f"2 taken, now t = {info['t']}" in title
-    client.predict(1, api_name="/vdm_show")                             # the slider at step 1
-    fig = plot_json(client.predict(api_name="/vdm_steps_plot"))
-    assert fig["data"][2]["x"] == states[:2] and fig["data"][3]["x"] == [states[1]]
-    client.submit(api_name="/vdm_run").result()                        # every step taken
-    fig = plot_json(client.predict(api_name="/vdm_steps_plot"))
-    assert fig["data"][2]["x"] == states and fig["data"][1]["x"] == fig["data"][3]["x"] == []
-    assert "6 taken, now t = 0, x_0 reached" in fig["layout"]["title"]["text"]
-    assert session(served).predict(api_name="/vdm_steps_plot") is None  # a session with no run
+def _u8(text: str) -> np.ndarray:
+    import base64
+    return np.frombuffer(base64.b64decode(text), np.uint8).reshape(28, 28)
+
+
+def test_the_run_view_channel_carries_the_api_pictures_and_the_curve(served):
+    """The page's run view is fed compact messages (ui/vdm/frames.py), moved through its own
+    server functions (ui/vdm/live.py): a step's pictures are exactly the API's panel; the head
+    has the run's timesteps on the learned schedule's log-SNR; a followed Run reaches x_0;
+    rewind cuts the page's history, branch continues it with another seed."""
+    import asyncio
+    import base64
+
+    from explorer.samplers import spaced_timesteps
+    from ui.vdm import frames, live, run
+
+    schedule = schedule_of(served[1], "learned")
+    session = live.remember(run.reset(DS, "ddim", 6, 0.0, 0))
+    head = frames.message(session)["head"]
+    assert head["timesteps"] == list(spaced_timesteps(schedule, 6, spacing="karras"))
+    log_snr = np.frombuffer(base64.b64decode(head["log_snr"]), "<f4")
+    assert np.array_equal(log_snr, schedule.log_snr[1:].numpy().astype(np.float32))
+    ids = {"key": session.key, "run": session.id}
+    msg = asyncio.run(live.step({**ids, "have": 0}))
+    assert (msg["start"], msg["taken"], len(msg["steps"])) == (0, 1, 1)
+    cells, labels = run.panel_cells(session, 1)
+    assert np.array_equal(_u8(head["x_T"]), cells[0])
+    assert all(np.array_equal(_u8(msg["steps"][0][k]), cell)
+               for k, cell in zip(("eps", "x0", "x"), cells[1:]))
+    assert labels[0] == f"x_t, t = {head['timesteps'][0]}" and msg["steps"][0]["t"] == \
+        head["timesteps"][0]
+
+    async def run_and_follow():
+        await live.start({**ids, "have": 1})
+        have, replies = 1, 0
+        while have < 6 and replies < 100:
+            reply = await live.follow({**ids, "have": have, "wait": True})
+            assert reply["start"] == have
+            have, replies = have + len(reply["steps"]), replies + 1
+        return reply
+    reply = asyncio.run(run_and_follow())
+    assert reply["done"] and reply["taken"] == 6
+    assert np.array_equal(_u8(reply["steps"][-1]["x"]), run.image(session.run.x))
+    msg = asyncio.run(live.rewind({**ids, "have": 6, "shown": 2}))
+    assert (msg["start"], msg["taken"], msg["steps"]) == (2, 2, [])
+    msg = asyncio.run(live.branch({**ids, "have": 2, "shown": 2, "seed": 5}))
+    assert msg["taken"] == 3 and msg["branches"] == [[0, 0], [2, 5]]
+    assert "error" in asyncio.run(live.step({"key": "not a run", "have": 0, "run": 1}))
+
+
+def test_the_run_view_stop_leaves_the_run_on_the_step_shown(served):
+    """Stop from the page: the run ends after the step under way and goes back to the step the
+    page showed, and takes no step after that."""
+    import asyncio
+
+    from ui.vdm import live, run
+
+    session = live.remember(run.reset(DS, "ddpm", 1000, 0.0, 0))
+    ids = {"key": session.key, "run": session.id}
+
+    async def run_then_stop():
+        await live.start({**ids, "have": 0})
+        reply = await live.follow({**ids, "have": 0, "wait": True})
+        shown = reply["start"] + len(reply["steps"])
+        stopped = await live.stop({**ids, "have": shown, "shown": shown})
+        await asyncio.sleep(0.3)
+        return shown, stopped
+    shown, stopped = asyncio.run(run_then_stop())
+    assert stopped["stopped"] and stopped["taken"] == shown == session.run.taken
+    assert not stopped["active"] and 0 < shown < 1000
 
 
 def test_vdm_runs_are_seeded_and_sessions_apart(served):
@@ -275,19 +314,21 @@ def test_vdm_stop_keeps_the_steps_taken(served):
 
 
 def test_vdm_reconfigure_keeps_the_run_when_nothing_changed(served):
-    """A control's release with the run's own settings (its number box losing focus on the way
-    to Step) keeps the steps taken; another setting starts a new run."""
+    """A setting's event with the run's own settings (a slider's box losing focus on the way to
+    Step) keeps the steps taken; another setting starts a new run."""
     client = session(served)
     _run(client, steps=12, seed=3)
     for _ in range(2):
         client.predict(api_name="/vdm_step")
-    client.predict(DS, "ddpm", 12, 0.0, 3, "karras", api_name="/vdm_reconfigure")
+    client.predict(DS, "ddpm", 12, 0.0, 3, "karras", api_name="/vdm_reconfigure_view")
     assert client.predict(api_name="/vdm_step")[3]["taken"] == 3
-    out = client.predict(DS, "ddpm", 20, 0.0, 3, "karras", api_name="/vdm_reconfigure")
-    assert out[3]["taken"] == 0 and out[3]["steps"] == 20
-    client.predict(api_name="/vdm_step")
-    out = client.predict(DS, "ddpm", 20, 0.0, 3, "linspace", api_name="/vdm_reconfigure")
-    assert out[3]["taken"] == 0 and out[3]["timestep_spacing"] == "linspace"
+    message, _ = client.predict(DS, "ddpm", 20, 0.0, 3, "karras",
+                                api_name="/vdm_reconfigure_view")
+    assert message["taken"] == 0 and message["head"]["steps"] == 20
+    assert client.predict(api_name="/vdm_step")[3]["steps"] == 20
+    message, _ = client.predict(DS, "ddpm", 20, 0.0, 3, "linspace",
+                                api_name="/vdm_reconfigure_view")
+    assert message["taken"] == 0 and message["head"]["spacing"] == "evenly in t"
 
 
 @pytest.mark.parametrize("args, message", [

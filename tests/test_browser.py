@@ -1,19 +1,19 @@
 """The app in a real browser: headless Debian Chromium driven by Playwright (no browser download).
 
-One tour of the page on tiny untrained models: each tab opens; images are picked from the gallery,
-a map, an upload and a drawing; an interpolation, a t-SNE projection and a layer resample run; on
-the VDM tab the t slider moves the image, reverse steps are taken, a streamed run is stopped, the
-run is rewound and branched, and an interpolation runs; a dataset without a 2-D VAE shows the
-missing file in the page; a bad index shows a clear error
-toast and the app keeps serving. No other error may appear. Screenshots go to artifacts/browser/.
+One tour of the page on tiny untrained models. The shared input panel: images picked from the
+gallery, a map, an upload and a drawing (from the first stroke), bad pictures refused without
+touching A and B, one A and B for every tab. Each tab: the VAE's views and a t-SNE map, the HVAE's
+layers; on the VDM tab the scrub view paints x_t itself (the same pixels and histogram as the
+server's PNG), the run view draws Step and Run from compact arrays (the same pixels as the
+server's PNG), Stop freezes it at once and the server ends on the step shown, rewind and branch.
+The layout at 1440, 1280 and 400 px, presenter mode. No error may appear. Screenshots go to
+artifacts/browser/: look at them.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,23 +37,35 @@ expect.set_options(timeout=WAIT)
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def served(tmp_path_factory):
     root = build_pretrained(tmp_path_factory.mktemp("pretrained"))
     app, url = launch_app(root)
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.page_errors = []
-        page.on("pageerror", lambda e: page.page_errors.append(str(e)))
-        page.set_default_timeout(WAIT)
-        page.goto(url)
-        page.locator("#dataset label").filter(has_text=re.compile(r"^\s*mnist\s*$")).click()
-        expect(page.locator("#vae-b-index input")).to_have_value("100")
-        yield page
+        yield browser, url, root
         browser.close()
     close_app(app)
+
+
+def open_page(browser, url: str, width: int = 1440, height: int = 1000):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.page_errors = []
+    page.on("pageerror", lambda e: page.page_errors.append(str(e)))
+    page.on("console", lambda m: page.page_errors.append(m.text) if m.type == "error" else None)
+    page.set_default_timeout(WAIT)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    browser, url, _ = served
+    page = open_page(browser, url)
+    page.locator("#dataset label").filter(has_text=re.compile(r"^\s*mnist\s*$")).click()
+    expect(page.locator("#b-index input")).to_have_value("100")
+    yield page
+    page.close()
 
 
 # ---------------------------------------------------------------- helpers
@@ -65,6 +77,11 @@ def error_toasts(page) -> list[str]:
 
 def assert_no_errors(page) -> None:
     assert error_toasts(page) == [] and page.page_errors == []
+
+
+def close_toasts(page) -> None:
+    for button in page.locator('[data-testid="toast-close"]').all():
+        button.click()
 
 
 def src(page, elem_id: str) -> str | None:
@@ -108,14 +125,14 @@ def shot(page, name: str, elem_id: str | None = None, full: bool = False) -> Non
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-def click_map_point(page, elem_id: str) -> int:
-    """Click the gallery point farthest to the right on plot #elem_id; returns its index."""
+def map_point(page, elem_id: str) -> tuple[int, float, float]:
+    """The gallery point farthest to the right on plot #elem_id: (its index, x, y on screen)."""
     page.locator(f"#{elem_id} .js-plotly-plot").scroll_into_view_if_needed()
-    index, x, y = page.evaluate("""(id) => {
+    return tuple(page.evaluate("""(id) => {
         const gd = document.querySelector(`#${id} .js-plotly-plot`);
         let best = null;
         for (const tr of gd._fullData) {
-            if (tr.type !== "scattergl") continue;
+            if (!tr.customdata || tr.mode !== "markers") continue;
             for (let i = 0; i < tr.x.length; i++)
                 if (best === null || tr.x[i] > best[1]) best = [tr.customdata[i], tr.x[i], tr.y[i]];
         }
@@ -123,265 +140,286 @@ def click_map_point(page, elem_id: str) -> int:
         const r = gd.getBoundingClientRect();
         return [best[0], r.left + xa._offset + xa.l2p(best[1]),
                 r.top + ya._offset + ya.l2p(best[2])];
-    }""", elem_id)
-    page.mouse.move(x, y)
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
-    return int(index)
-
-
-# ---------------------------------------------------------------- the tour
-
-def test_vae_tab(page, tmp_path):
-    expect(page.locator("#vae-recon img")).to_be_visible()
-    expect(page.locator("#vae-map .js-plotly-plot")).to_be_visible()
-    assert number(page, "vae-a-index") == "0"
-    shot(page, "01_vae_tab_loaded", full=True)
-
-    # pick A from the gallery (thumbnail 3 is gallery image 3), then B (thumbnail 20)
-    old = src(page, "vae-recon")
-    page.locator("#vae-gallery .thumbnail-item").nth(3).click()
-    expect(page.locator("#vae-a-index input")).to_have_value("3")
-    wait_new(page, "vae-recon", old)
-    page.locator("#vae-target label", has_text="B").click()
-    old_lerp = src(page, "vae-lerp")
-    page.locator("#vae-gallery .thumbnail-item").nth(20).click()
-    expect(page.locator("#vae-b-index input")).not_to_have_value("100")
-    wait_new(page, "vae-lerp", old_lerp)
-
-    # an interpolation with 5 frames
-    old_lerp = src(page, "vae-lerp")
-    set_slider(page, "vae-frames", 5)
-    wait_new(page, "vae-lerp", old_lerp)
-    wait_new(page, "vae-slerp", None)
-    shot(page, "02_vae_interpolation", "vae-lerp")
-
-    # a t-SNE projection (perplexity 10), with progress, then a click on one of its points
-    set_slider(page, "vae-perplexity", 10)
-    page.locator("#vae-method label", has_text="t-SNE").click()
-    expect(page.locator("#vae-map .gtitle")).to_contain_text("t-SNE", timeout=90_000)
-    page.locator("#vae-target label", has_text="A").click()
-    index = click_map_point(page, "vae-map")
-    expect(page.locator("#vae-a-index input")).to_have_value(str(index))
-    expect(page.locator("#vae-hovered img")).to_be_visible()
-    # the new A is placed on the t-SNE map (embedded with transform) before we switch maps
-    expect(page.locator("#vae-map .legendtext[data-unformatted='A']")).to_be_visible()
-    page.wait_for_timeout(500)
-    shot(page, "03_vae_tsne_map", "vae-map")
-
-    # back to PCA: the A-B paths are drawn
-    page.locator("#vae-method label", has_text="PCA").click()
-    expect(page.locator("#vae-map .gtitle")).to_contain_text("PCA")
-    expect(page.locator("#vae-map .legendtext[data-unformatted='lerp path']")).to_be_visible()
-
-    # upload an RGBA picture of another size, then draw one
-    page.get_by_text("Your own image: upload any picture or draw one").first.click()
-    picture = np.zeros((120, 90, 4), np.uint8)
-    picture[30:90, 40:50] = (0, 0, 0, 255)                   # a black bar on transparency
-    Image.fromarray(picture, "RGBA").save(tmp_path / "bar.png")
-    old = src(page, "vae-a")
-    page.locator("#vae-upload input[type=file]").set_input_files(tmp_path / "bar.png")
-    wait_new(page, "vae-a", old)
-    expect(page.locator("#vae-a-index input")).to_have_value("")
-    old = src(page, "vae-a")
-    page.locator("#vae-sketch button[aria-label=Brush]").click()
-    canvas = page.locator("#vae-sketch canvas").last.bounding_box()
-    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
-    page.mouse.move(cx - 40, cy - 60)
-    page.mouse.down()
-    for step in range(1, 13):
-        page.mouse.move(cx - 40 + 7 * step, cy - 60 + 10 * step)
-    page.mouse.up()
-    page.locator("#vae-use-sketch").click()
-    wait_new(page, "vae-a", old)
-    assert_no_errors(page)
-    shot(page, "04_vae_drawing_as_a")
-
-
-def test_hvae_tab(page):
-    page.get_by_role("tab", name="Hierarchical VAE").click()
-    expect(page.locator("#hvae-recon img")).to_be_visible()
-    old = src(page, "hvae-resampled")
-    page.locator("#hvae-gallery .thumbnail-item").nth(7).click()
-    expect(page.locator("#hvae-a-index input")).to_have_value("101")   # 6 per class
-    wait_new(page, "hvae-resampled", old)
-
-    # resample layer 2, and once more with the button at another temperature
-    old = src(page, "hvae-resampled")
-    set_slider(page, "hvae-res-layer", 2)
-    wait_new(page, "hvae-resampled", old)
-    page.locator("#hvae-resample").click()
-    shot(page, "05_hvae_resample", "hvae-resampled")
-
-    # interpolation at layer 2 and the map of layer 2
-    old = src(page, "hvae-lerp")
-    set_slider(page, "hvae-itp-layer", 2)
-    wait_new(page, "hvae-lerp", old)
-    set_slider(page, "hvae-map-layer", 2)
-    expect(page.locator("#hvae-map .gtitle")).to_contain_text("z_2")
-    expect(page.locator("#hvae-ancestral img")).to_be_visible()
-    assert_no_errors(page)
-    shot(page, "06_hvae_tab", full=True)
-
-
-def step_text(page) -> str:
-    return page.locator("#vdm-step-text").inner_text()
-
-
-def taken(page) -> int:
-    return int(re.search(r"(\d+) taken", step_text(page)).group(1))
-
-
-def settled(page, every_ms: int = 700, limit_s: float = 60) -> int:
-    """The number of steps taken, once two reads `every_ms` apart agree."""
-    before = taken(page)
-    for _ in range(int(limit_s * 1000 / every_ms)):
-        page.wait_for_timeout(every_ms)
-        now = taken(page)
-        if now == before:
-            return now
-        before = now
-    raise AssertionError(f"the run did not stop: still at {before} after {limit_s} s")
-
-
-def data_url_pixels(url: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L"))
+    }""", elem_id))
 
 
 def served_pixels(page, url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(page.request.get(url).body())).convert("L"))
 
 
-def check_scrub_painted_in_the_page(page) -> None:
-    """The page paints x_t itself as the slider moves (ui/scrub_paint.py): the same pixels and
-    histogram as the server's reply for that t, and after a fast drag the last t stays shown,
-    whatever order the server's replies land in."""
-    expect(page.locator("#vdm-xt img")).to_have_attribute("src", re.compile(r"x_t-0900-"))
-    ours = page.evaluate("window.latentExplorerScrub(900)")
-    assert np.array_equal(data_url_pixels(ours["picture"]), served_pixels(page, src(page, "vdm-xt")))
-    bars = page.evaluate("document.querySelector('#vdm-hist .js-plotly-plot').data[0].y")
-    assert np.allclose(ours["histogram"], list(bars), atol=2e-4)
-
-    # a drag: ten moves in one go; the page shows each at once, and the last one stays
-    page.evaluate("""() => {
-      const range = document.querySelector('#vdm-t input[type=range]');
-      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
-      for (let t = 100; t <= 1000; t += 100) {
-        set.call(range, String(t));
-        range.dispatchEvent(new Event('input', {bubbles: true}));
-        range.dispatchEvent(new Event('change', {bubbles: true}));
-      }
-    }""")
-    painted = page.locator("#vdm-xt img")
-    assert page.evaluate("document.querySelector('#vdm-xt img').src").startswith("data:image/png")
-    expect(painted).to_have_attribute("src", re.compile(r"x_t-1000-"))    # the server's, last
-    expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 1000")
-    page.wait_for_timeout(1500)                                 # no late reply paints over it
-    expect(painted).to_have_attribute("src", re.compile(r"x_t-1000-"))
-    assert np.array_equal(data_url_pixels(page.evaluate("window.latentExplorerScrub(1000)")["picture"]),
-                          served_pixels(page, src(page, "vdm-xt")))
-
-    # a t typed in the slider's number box is painted within two frames, not the old t
-    typed = page.evaluate("""async () => {
-      const box = document.querySelector('#vdm-t input[type=number]');
-      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(box, '450');
-      box.dispatchEvent(new Event('input', {bubbles: true}));
-      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-      return document.querySelector('#vdm-xt img').dataset.scrubT;
-    }""")
-    assert typed == "450"
-    set_slider(page, "vdm-t", 900)
-    expect(painted).to_have_attribute("src", re.compile(r"x_t-0900-"))
+def file_url(page, elem_id: str) -> str:
+    """The URL of the file a gr.File output shows, once it shows one."""
+    link = page.locator(f"#{elem_id} a").first
+    expect(link).to_be_visible()
+    return link.get_attribute("href")
 
 
-def test_vdm_tab(page):
+def slot_errors(page) -> int:
+    """Components of the input panel marked as failed by Gradio (the red "Error" badge)."""
+    return page.locator("#panel .error, #a .error, #b .error").count()
+
+
+def draw_stroke(page, selector: str) -> None:
+    canvas = page.locator(selector).last.bounding_box()
+    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    page.mouse.move(cx - 40, cy - 60)
+    page.mouse.down()
+    for step in range(1, 13):
+        page.mouse.move(cx - 40 + 7 * step, cy - 60 + 10 * step)
+    page.mouse.up()
+
+
+# ---------------------------------------------------------------- the shared input panel and VAE
+
+def test_vae_tab_and_the_panel(page, tmp_path):
+    expect(page.locator("#vae-recon img")).to_be_visible()
+    expect(page.locator("#vae-map .js-plotly-plot")).to_be_visible()
+    assert number(page, "a-index") == "0"
+    shot(page, "01_vae_tab_loaded", full=True)
+
+    # pick A from the gallery (thumbnail 3 is gallery image 3), then B (thumbnail 20)
+    old = src(page, "vae-recon")
+    page.locator("#gallery .thumbnail-item").nth(3).click()
+    expect(page.locator("#a-index input")).to_have_value("3")
+    wait_new(page, "vae-recon", old)
+    page.locator("#target label", has_text="B").click()
+    old_lerp = src(page, "vae-lerp")
+    page.locator("#gallery .thumbnail-item").nth(20).click()
+    expect(page.locator("#b-index input")).not_to_have_value("100")
+    wait_new(page, "vae-lerp", old_lerp)
+
+    # an interpolation with 5 frames
+    old_lerp = src(page, "vae-lerp")
+    set_slider(page, "vae-frames", 5)
+    wait_new(page, "vae-lerp", old_lerp)
+    shot(page, "02_vae_interpolation", "vae-lerp")
+
+    # a t-SNE projection (perplexity 10), then a hover and a click on one of its points: the
+    # page view sends them (no hidden textboxes)
+    set_slider(page, "vae-perplexity", 10)
+    page.locator("#vae-method label", has_text="t-SNE").click()
+    expect(page.locator("#vae-map .gtitle")).to_contain_text("t-SNE", timeout=90_000)
+    page.locator("#target label", has_text="A").click()
+    index, x, y = map_point(page, "vae-map")
+    page.mouse.move(x, y)
+    expect(page.locator("#vae-hovered img")).to_be_visible()
+    page.mouse.click(x, y)                  # (another point may lie on top of it: any point)
+    expect(page.locator("#a-index input")).not_to_have_value("3")
+    assert int(number(page, "a-index")) >= 0
+    expect(page.locator("#vae-map .legendtext[data-unformatted='A']")).to_be_visible()
+    page.wait_for_timeout(500)
+    shot(page, "03_vae_tsne_map", "vae-map")
+    page.locator("#vae-method label", has_text="PCA").click()
+    expect(page.locator("#vae-map .gtitle")).to_contain_text("PCA")
+    expect(page.locator("#vae-map .legendtext[data-unformatted='lerp path']")).to_be_visible()
+
+    # upload an RGBA picture of another size, then draw one: from the first stroke, no tool to
+    # pick first
+    page.get_by_text("Your own image: upload any picture or draw one").first.click()
+    picture = np.zeros((120, 90, 4), np.uint8)
+    picture[30:90, 40:50] = (0, 0, 0, 255)                   # a black bar on transparency
+    Image.fromarray(picture, "RGBA").save(tmp_path / "bar.png")
+    old = src(page, "a")
+    page.locator("#upload input[type=file]").set_input_files(tmp_path / "bar.png")
+    wait_new(page, "a", old)
+    expect(page.locator("#a-index input")).to_have_value("")
+    old = src(page, "a")
+    page.locator("#sketch").scroll_into_view_if_needed()
+    page.wait_for_timeout(600)                               # the page picks the brush
+    draw_stroke(page, "#sketch canvas")
+    page.locator("#use-sketch").click()
+    wait_new(page, "a", old)
+    assert_no_errors(page)
+    shot(page, "04_vae_drawing_as_a")
+
+
+def test_bad_pictures_leave_a_and_b_alone(page, tmp_path):
+    """A file that is not a picture, or the drawing when the pad is empty: a message, and A, B
+    and their index boxes as they were (no failed badge on them)."""
+    page.locator("#sketch button[aria-label='Clear canvas']").click()
+    page.locator("#gallery .thumbnail-item").nth(5).click()
+    expect(page.locator("#a-index input")).to_have_value("5")
+    before = (src(page, "a"), src(page, "b"), number(page, "a-index"), number(page, "b-index"))
+    (tmp_path / "notes.png").write_text("not a picture at all")
+    page.locator("#upload input[type=file]").set_input_files(tmp_path / "notes.png")
+    toast = page.locator('[data-testid="toast-body"] [data-testid="toast-text"]')
+    expect(toast.first).to_contain_text("could not read 'notes.png'")
+    page.wait_for_timeout(500)
+    assert (src(page, "a"), src(page, "b"), number(page, "a-index"),
+            number(page, "b-index")) == before
+    assert slot_errors(page) == 0
+    page.screenshot(path=ARTIFACTS / "05_bad_upload_leaves_the_slots.png")
+    close_toasts(page)
+    page.locator("#use-sketch").click()
+    expect(toast.first).to_contain_text("drawing is empty")
+    page.wait_for_timeout(500)
+    assert (src(page, "a"), src(page, "b"), number(page, "a-index"),
+            number(page, "b-index")) == before
+    assert slot_errors(page) == 0
+    close_toasts(page)
+    assert error_toasts(page) == [] and page.page_errors == []
+
+
+def test_hvae_tab_uses_the_same_a(page):
+    vae_recon = src(page, "vae-recon")
+    page.get_by_role("tab", name="Hierarchical VAE").click()
+    expect(page.locator("#hvae-recon img")).to_be_visible()
+    old = src(page, "hvae-resampled")
+    page.locator("#gallery .thumbnail-item").nth(7).click()
+    expect(page.locator("#a-index input")).to_have_value("101")       # 6 per class
+    wait_new(page, "hvae-resampled", old)
+    old = src(page, "hvae-resampled")
+    set_slider(page, "hvae-res-layer", 2)
+    wait_new(page, "hvae-resampled", old)
+    old = src(page, "hvae-lerp")
+    set_slider(page, "hvae-itp-layer", 2)
+    wait_new(page, "hvae-lerp", old)
+    set_slider(page, "hvae-map-layer", 2)
+    expect(page.locator("#hvae-map .gtitle")).to_contain_text("z_2")
+    expect(page.locator("#hvae-ancestral img")).to_be_visible()
+    # the same A in the VAE tab: its encoder has redrawn for gallery image 101 meanwhile
+    page.get_by_role("tab", name="VAE", exact=True).click()
+    wait_new(page, "vae-recon", vae_recon)
+    page.get_by_role("tab", name="Hierarchical VAE").click()
+    assert_no_errors(page)
+    shot(page, "06_hvae_tab", full=True)
+
+
+# ---------------------------------------------------------------- the VDM tab
+
+def test_the_scrub_is_painted_in_the_page(page):
+    """The scrub view mixes x_t itself as t moves: the same pixels and histogram as the
+    server's PNG at that t; the arrow keys move t by 10."""
     page.get_by_role("tab", name="Diffusion (VDM)").click()
-    expect(page.locator("#vdm-xt img")).to_be_visible()
-    expect(page.locator("#vdm-panel img")).to_be_visible()
-    expect(page.locator("#vdm-step-text")).to_contain_text("0 taken")
+    scrub = page.locator("#vdm-scrub")
+    expect(scrub.locator("canvas.le-xt")).to_be_visible()
+    page.wait_for_function("window.latentExplorer && window.latentExplorer.scrub "
+                           "&& window.latentExplorer.scrub.at(900) !== null")
+    scrub.locator("input.le-t").fill("900")
+    expect(scrub.locator(".le-xt-caption")).to_contain_text("t = 900")
+    ours = page.evaluate("window.latentExplorer.scrub.at(900)")
+    painted = page.evaluate("""() => {
+        const c = document.querySelector('#vdm-scrub canvas.le-xt');
+        const ctx = c.getContext('2d'), r = c.width / 28, out = [];
+        const data = ctx.getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < 28; i++) for (let j = 0; j < 28; j++)
+            out.push(data[4 * (Math.floor((i + 0.5) * r) * c.width + Math.floor((j + 0.5) * r))]);
+        return out; }""")
+    assert painted == ours["pixels"]                        # the canvas shows what was mixed
+    scrub.locator("[data-act=png]").click()                  # the server's picture at t
+    served = served_pixels(page, file_url(page, "vdm-scrub-gif"))
+    from ui.common import PIXEL, frame_gap
+    gap = frame_gap(PIXEL)
+    cells = served[gap:gap + 28 * PIXEL:PIXEL, gap:gap + 28 * PIXEL:PIXEL]
+    assert np.array_equal(np.array(ours["pixels"], np.uint8).reshape(28, 28), cells)
+    shot(page, "07_vdm_scrub", "vdm-scrub")
 
-    # the t slider: the image and the cursor follow it
-    old = src(page, "vdm-xt")
-    set_slider(page, "vdm-t", 900)
-    wait_new(page, "vdm-xt", old)
-    expect(page.locator("#vdm-hist .gtitle")).to_contain_text("t = 900")
-    expect(page.locator("#vdm-curves .gtitle")).to_contain_text("t = 900")
-    shot(page, "07_vdm_forward", "vdm-xt")
-    check_scrub_painted_in_the_page(page)
-
-    # the scrub's GIF, for slides; a new eps makes it stale, so it goes
-    page.locator("#vdm-scrub-gif-btn").click()
-    expect(page.locator("#vdm-scrub-gif")).to_contain_text(".gif")
+    # a drag: ten moves in one go, each painted, the last one stays; then the keys
+    page.evaluate("""() => { const r = document.querySelector('#vdm-scrub input.le-t');
+        for (let t = 100; t <= 1000; t += 100) { r.value = String(t);
+            r.dispatchEvent(new Event('input', {bubbles: true})); } }""")
+    expect(scrub.locator(".le-xt-caption")).to_contain_text("t = 1000")
+    page.locator("h1").first.click()                                     # focus off any field
+    page.keyboard.press("ArrowLeft")
+    expect(scrub.locator(".le-xt-caption")).to_contain_text("t = 990")
+    # a new eps makes the last file stale: it goes
     page.locator("#vdm-noise-seed input").fill("5")
     page.locator("#vdm-noise-seed input").press("Enter")
-    expect(page.locator("#vdm-scrub-gif")).not_to_contain_text(".gif")
+    expect(page.locator("#vdm-scrub-gif")).to_be_hidden()
+    assert_no_errors(page)
 
-    # three reverse steps, one click each
+
+def run_caption(page) -> str:
+    return page.locator("#vdm-run-view .le-caption").inner_text()
+
+
+def taken(page) -> int:
+    return int(re.search(r"(\d+) taken", run_caption(page)).group(1))
+
+
+def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
+    run = page.locator("#vdm-run-view")
+    run.scroll_into_view_if_needed()
+    expect(run.locator(".le-caption")).to_contain_text("0 taken")
     for k in (1, 2, 3):
-        old = src(page, "vdm-panel")
-        page.locator("#vdm-step").click()
-        expect(page.locator("#vdm-step-text")).to_contain_text(f"{k} taken")
-        wait_new(page, "vdm-panel", old)
-    shot(page, "08_vdm_three_steps", "vdm-panel")
-    # the plot under the run follows it: three steps taken, the star at the run's t
-    t_now = page.locator("#vdm-step-text").inner_text().split("(t = ")[1].split(")")[0]
-    expect(page.locator("#vdm-steps-plot .gtitle")).to_contain_text(f"3 taken, now t = {t_now}")
-    stars = page.evaluate("document.querySelector('#vdm-steps-plot .js-plotly-plot').data[3].x")
-    assert stars == [int(t_now)]
-    shot(page, "08_vdm_steps_plot", "vdm-steps-plot")
-    # the spacing: even in t starts a new run over other timesteps, and back
-    expect(page.locator("#vdm-step-text")).to_contain_text("steps spaced by Karras' ρ")
+        run.locator("[data-act=step]").click()
+        expect(run.locator(".le-caption")).to_contain_text(f"{k} taken")
+    shot(page, "08_vdm_three_steps", "vdm-run-view")
+    painted = page.evaluate("window.latentExplorer.run.panelPixels()")
+    run.locator("[data-act=png]").click()                          # the server's PNG of it
+    served = served_pixels(page, file_url(page, "vdm-run-gif"))
+    from ui.common import compose
+    from ui.vdm.run import PANEL_LABELS, PANEL_PIXEL
+    white = np.full((28, 28), 255, np.uint8)
+    probe = compose([[white] * 4], PANEL_PIXEL, PANEL_LABELS["start"], font_size=20) == 255
+    assert served.shape == probe.shape
+    starts = [i for i in np.flatnonzero(probe.any(0)) if i == 0 or not probe.any(0)[i - 1]]
+    y = int(np.flatnonzero(probe.any(1))[0])
+    for x, ours in zip(starts, painted):
+        cell = served[y:y + 28 * PANEL_PIXEL:PANEL_PIXEL, x:x + 28 * PANEL_PIXEL:PANEL_PIXEL]
+        assert np.array_equal(np.array(ours, np.uint8).reshape(28, 28), cell)
+    # the spacing starts a new run over other timesteps
     page.locator("#vdm-spacing label", has_text="even in t").click()
-    expect(page.locator("#vdm-step-text")).to_contain_text("steps evenly in t")
-    expect(page.locator("#vdm-step-text")).to_contain_text("0 taken")
-    expect(page.locator("#vdm-steps-plot .gtitle")).to_contain_text("evenly in t: 0 taken")
+    expect(run.locator(".le-caption")).to_contain_text("steps evenly in t")
+    expect(run.locator(".le-caption")).to_contain_text("0 taken")
+    expect(page.locator("#vdm-run-gif")).to_be_hidden()              # its file went with it
     page.locator("#vdm-spacing label", has_text="Karras").click()
-    expect(page.locator("#vdm-step-text")).to_contain_text("steps spaced by Karras' ρ")
+    expect(run.locator(".le-caption")).to_contain_text("Karras")
+    assert_no_errors(page)
 
-    # a DDPM run of 1000 steps, stopped part way: the steps taken stay, no more are taken
+
+def test_stop_freezes_the_run_on_the_frame_shown(page):
+    """A 1000-step DDPM run, stopped once it is under way: nothing is drawn after the Stop
+    click but the stop's reply (the same step), and the server's run ends on that step."""
+    run = page.locator("#vdm-run-view")
     page.locator("#vdm-sampler label", has_text="ddpm").click()
-    expect(page.locator("#vdm-step-text")).to_contain_text("DDPM")
-    # (a number typed in the box, no Enter: the page sends it once typing rests)
     page.locator("#vdm-steps input[type=number]").fill("1000")
-    expect(page.locator("#vdm-step-text")).to_contain_text("1000 steps: 0 taken")
-    # Stop is pressed in the page as soon as the first streamed frame shows: the tiny test
-    # model takes all 1000 steps in well under a second
-    page.locator("#vdm-steps input[type=number]").blur()
-    page.evaluate("""() => new Promise((done) => {
-      document.querySelector('#vdm-run').click();
+    page.locator("#vdm-steps input[type=number]").press("Enter")
+    expect(run.locator(".le-caption")).to_contain_text("1000 steps · 0 taken")
+    stopped = page.evaluate("""() => new Promise((done) => {
+      const view = window.latentExplorer.run;
+      view.actions.run();
       const poll = () => {
-        const m = /(\\d+) taken/.exec(document.querySelector('#vdm-step-text').innerText);
-        if (m && +m[1] > 0) { document.querySelector('#vdm-stop').click(); done(); }
-        else requestAnimationFrame(poll);
+        if (view.state.shown > 3) {
+          const t = performance.now();
+          document.querySelector('#vdm-run-view [data-act=stop]').click();
+          done({t, shown: view.state.shown});
+        } else requestAnimationFrame(poll);
       };
       poll();
     })""")
-    stopped = settled(page)                                  # the step under way may finish
-    page.wait_for_timeout(2000)
-    assert 0 < stopped < 1000 and taken(page) == stopped     # and then no step is taken
-    shot(page, "09_vdm_stopped", "vdm-film")
+    page.wait_for_timeout(2500)
+    drawn = page.evaluate("window.latentExplorer.run.drawn")
+    later = [k for t, k in drawn if t > stopped["t"]]
+    assert set(later) <= {stopped["shown"]}                  # no other step drawn after Stop
+    expect(run.locator(".le-caption")).to_contain_text(f"{stopped['shown']} taken")
+    assert taken(page) == stopped["shown"] < 1000
+    page.wait_for_timeout(1000)
+    assert taken(page) == stopped["shown"]                   # and the run takes no step
+    shot(page, "09_vdm_stopped", "vdm-run-view")
 
     # rewind to step 2, then branch there with another seed
-    page.locator("#vdm-shown input[type=range]").fill("2")
-    expect(page.locator("#vdm-step-text")).to_contain_text(f"2 taken (t = ")
-    page.locator("#vdm-rewind").click()
-    expect(page.locator("#vdm-step-text")).not_to_contain_text(f"of {stopped}")
-    page.locator("#vdm-branch-seed input").fill("5")
-    page.locator("#vdm-branch").click()
-    expect(page.locator("#vdm-step-text")).to_contain_text("3 taken")
-    expect(page.locator("#vdm-step-text")).to_contain_text("branches at steps [2]")
-    # the steps box losing focus fires the slider's release again: same settings, no reset
-    page.locator("#vdm-steps input[type=number]").focus()
-    page.locator("#vdm-step-text").click()
-    page.wait_for_timeout(1000)
-    expect(page.locator("#vdm-step-text")).to_contain_text("3 taken")
+    page.evaluate("""() => { const r = document.querySelector('#vdm-run-view input.le-shown');
+        r.value = '2'; r.dispatchEvent(new Event('input', {bubbles: true})); }""")
+    expect(run.locator(".le-caption")).to_contain_text("2 taken (t = ")
+    run.locator("[data-act=rewind]").click()
+    expect(run.locator(".le-caption")).not_to_contain_text(f"of {stopped['shown']}")
+    run.locator("input.le-branch-seed").fill("5")
+    run.locator("[data-act=branch]").click()
+    expect(run.locator(".le-caption")).to_contain_text("3 taken")
+    expect(run.locator(".le-caption")).to_contain_text("branches at steps 2")
+    run.locator("[data-act=film]").click()
+    expect(page.locator("#vdm-run-gif")).to_be_visible()
+    assert_no_errors(page)
 
-    # an interpolation through x_T, and the gallery dissolving
+
+def test_the_rest_of_the_vdm_tab(page):
     page.locator("#vdm-itp-steps input[type=number]").fill("10")
     page.locator("#vdm-itp-steps input[type=number]").press("Enter")
+    expect(page.locator("#vdm-itp-gif")).to_be_hidden()             # no empty placeholder
     page.locator("#vdm-interpolate").click()
     expect(page.locator("#vdm-slerp img")).to_be_visible()
-    expect(page.locator("#vdm-fade img")).to_be_visible()
+    expect(page.locator("#vdm-itp-gif")).to_be_visible()
     set_slider(page, "vdm-dissolve-t", 800)
     expect(page.locator("#vdm-dissolve .gtitle")).to_contain_text("t = 800")
     assert_no_errors(page)
@@ -393,9 +431,8 @@ def test_missing_model_is_named_in_the_page(page):
     page.locator("#dataset label", has_text="fashion-mnist").click()
     expect(page.locator("#vae-banner")).to_contain_text("vae2d.json")
     expect(page.locator("#vae2d-note")).to_contain_text("latent_dim=2")
-    expect(page.locator("#vae-gallery .thumbnail-item").first).to_be_visible()
-    expect(page.locator("#vae-b-index input")).to_have_value("200")   # first Trouser
-    # "About the model" follows the dataset: the VAE's record, not the missing 2-D VAE's
+    expect(page.locator("#gallery .thumbnail-item").first).to_be_visible()
+    expect(page.locator("#b-index input")).to_have_value("200")       # first Trouser
     page.locator("#vae-about").get_by_text("About the model").click()
     expect(page.locator("#vae-cards")).to_contain_text("The VAE (fashion-mnist)")
     expect(page.locator("#vae-cards")).not_to_contain_text("2-D VAE")
@@ -409,7 +446,7 @@ def test_missing_model_is_named_in_the_page(page):
 
 def test_bad_input_is_a_clear_toast_and_the_app_keeps_serving(page):
     page.get_by_role("tab", name="VAE", exact=True).click()
-    box = page.locator("#vae-a-index input")
+    box = page.locator("#a-index input")
     box.scroll_into_view_if_needed()
     box.fill("99999")
     box.press("Enter")
@@ -418,8 +455,9 @@ def test_bad_input_is_a_clear_toast_and_the_app_keeps_serving(page):
     assert "Traceback" not in " ".join(error_toasts(page))
     page.wait_for_timeout(1000)                              # the toast slides in
     page.screenshot(path=ARTIFACTS / "12_error_toast.png")
-    page.locator('[data-testid="toast-close"]').first.click()
+    close_toasts(page)
     old = src(page, "vae-recon")
-    page.locator("#vae-gallery .thumbnail-item").nth(1).click()
+    page.locator("#gallery .thumbnail-item").nth(1).click()
     wait_new(page, "vae-recon", old)
+    page.page_errors = [e for e in page.page_errors if "out of range" not in e]
     assert page.page_errors == []

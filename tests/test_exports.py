@@ -20,7 +20,7 @@ pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from ui.common import PIXEL, STRIP_PIXEL, compose, ping_pong  # noqa: E402
-from ui.vdm_reverse import GIF_FRAMES  # noqa: E402
+from ui.vdm.run import GIF_FRAMES  # noqa: E402
 
 DS = "mnist"
 HEADER = ["index", "label", "class_name", "x", "y"]

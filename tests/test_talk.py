@@ -52,10 +52,9 @@ def test_every_preset_names_real_gallery_images(dataset):
         talk._index(dataset, "Unicorn")
 
 
-def test_a_scene_left_for_a_session_is_taken_once_per_panel():
-    talk._leave("s1", {"vae": ("mnist", 3, None), "vdm": ("mnist", 3, 8)})
-    assert talk.pending("s1", "vae", "fashion-mnist") is None          # another dataset: no
-    assert talk.pending("s1", "vae", "mnist") == (3, None)
-    assert talk.pending("s1", "vae", "mnist") is None                  # taken once
-    assert talk.pending("s2", "vdm", "mnist") is None                  # another session: no
-    assert talk.pending("s1", "vdm", "mnist") == (3, 8)
+def test_a_scene_left_for_a_session_is_taken_once():
+    talk._leave("s1", ("mnist", 3, 8))
+    assert talk.pending("s1", "fashion-mnist") is None          # another dataset: no
+    assert talk.pending("s2", "mnist") is None                  # another session: no
+    assert talk.pending("s1", "mnist") == (3, 8)
+    assert talk.pending("s1", "mnist") is None                  # taken once

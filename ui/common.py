@@ -141,9 +141,24 @@ def picture_out(elem_id: str, label: str | None = None, **kwargs) -> gr.Image:
                     elem_classes="pixelated", **kwargs)
 
 
-def file_out(elem_id: str, label: str) -> gr.File:
-    """An output for a file to download (a GIF, a CSV), filled by an event."""
-    return gr.File(label=label, interactive=False, elem_id=elem_id, height=80, min_width=200)
+def file_out(elem_id: str, label: str, visible: bool = True) -> gr.File:
+    """An output for a file to download (a GIF, a CSV), filled by an event. One filled only on
+    request starts hidden (visible=False) and shows with its file (`file_shown`)."""
+    return gr.File(label=label, interactive=False, elem_id=elem_id, height=80, min_width=200,
+                   visible=visible, elem_classes="le-file")
+
+
+def file_shown(path: str | None):
+    """The update of a file output filled on request: shown with its file, hidden without."""
+    return gr.update(value=path, visible=path is not None)
+
+
+def reveal(event, *outputs) -> None:
+    """Show `outputs` (hidden until then: no empty placeholder) once `event` has filled them:
+    the event returns their values (its API result), a private follow-up makes them visible."""
+    shown = gr.update(visible=True)
+    event.success(lambda: shown if len(outputs) == 1 else (shown,) * len(outputs), None,
+                  list(outputs), api_visibility="private", show_progress="hidden")
 
 
 _FILE_DIR = Path(tempfile.gettempdir()) / f"latent-explorer-{os.getpid()}"
@@ -326,21 +341,4 @@ def friendly(fn: Callable) -> Callable:
             return _as_files(fn(*args, **kwargs))
         except Exception as e:
             raise _as_gr_error(fn, e) from None
-    return wrapper
-
-
-def quiet(fn: Callable, n_outputs: int) -> Callable:
-    """`friendly`, but when the model is missing the outputs are cleared instead of raising (the
-    tab's banner already names the missing file): for events the page fires by itself (page
-    load, dataset switch, a new image A or B)."""
-    loud = friendly(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return loud(*args, **kwargs)
-        except gr.Error as e:
-            if getattr(e, "title", None) != "Model not available":
-                raise
-            return (None,) * n_outputs if n_outputs > 1 else None
     return wrapper

@@ -45,13 +45,6 @@ def fitted(key: tuple, latents: Callable[[], np.ndarray], method: str, perplexit
     return STORE.cached(full_key, compute)
 
 
-def is_fitted(key: tuple, method: str, perplexity: float) -> bool:
-    try:
-        return STORE.is_cached(map_key(key, method, perplexity))
-    except ValueError:
-        return False
-
-
 def points_digest(array: np.ndarray) -> str:
     """A cache key for an array's values (a fitted map's points are computed once, then only
     read: their digest names what was drawn or written from them)."""
@@ -106,8 +99,9 @@ def map_views(projection: Projection, dataset: str, title: str, marks: dict[str,
 
 @dataclass
 class MapPanel:
-    """The map section's components; click and hover are hidden boxes the page script fills,
-    leading is what `create_map_panel`'s leading() made (None without one)."""
+    """The map section's components; leading is what `create_map_panel`'s leading() made (None
+    without one). A click on a point and the point under the mouse reach the server through the
+    page view (its 'pick' and 'hover' events: ui/panel.py)."""
     leading: gr.components.Component | None
     method: gr.Radio
     perplexity: gr.Slider
@@ -115,8 +109,6 @@ class MapPanel:
     plot: gr.Plot
     hovered: gr.Image
     csv: gr.File
-    click: gr.Textbox
-    hover: gr.Textbox
 
 
 def create_map_panel(prefix: str,
@@ -138,6 +130,4 @@ def create_map_panel(prefix: str,
         csv = file_out(f"{prefix}-map-csv", "CSV of the map")
         caption("For slides or another plotting tool: the map's coordinates (index, label, "
                 "class name, x, y), with A, B and (on PCA) the paths.")
-    return MapPanel(first, method, perplexity, compute, plot, hovered, csv,
-                    click=gr.Textbox(visible="hidden", elem_id=f"{prefix}-map-click"),
-                    hover=gr.Textbox(visible="hidden", elem_id=f"{prefix}-map-hover"))
+    return MapPanel(first, method, perplexity, compute, plot, hovered, csv)

@@ -1,7 +1,8 @@
 """`Picture`: gr.Image whose unreadable uploads become a clear message.
 
 Gradio opens an uploaded image with PIL while preprocessing, before any handler runs, and turns
-a failure into a generic "Error". Here it becomes a gr.Error naming the file.
+a failure into a generic "Error" on every output of the event. Here the handler gets an
+`Unreadable` naming the file instead, and says so itself.
 
 Defining a component class makes Gradio write a type stub next to its module (picture.pyi, for
 editors' event hints), which is why this class lives alone in a module of its own; the stub is
@@ -13,8 +14,20 @@ from __future__ import annotations
 import gradio as gr
 
 
+class Unreadable:
+    """An upload PIL could not read: what the handler gets instead of a picture, so it decides
+    how to say so (a toast that leaves the slots alone, or an error through the API)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.message!r})"
+
+
 class Picture(gr.Image):
-    """gr.Image, but an upload PIL cannot read raises a gr.Error naming the file."""
+    """gr.Image, but an upload PIL cannot read comes to the handler as `Unreadable`, naming
+    the file."""
 
     is_template = True                          # the page draws it with gr.Image's frontend
 
@@ -25,5 +38,4 @@ class Picture(gr.Image):
             raise
         except Exception as e:
             name = getattr(payload, "orig_name", None) or "the upload"
-            raise gr.Error(f"could not read {name!r} as an image ({type(e).__name__})",
-                           title="Cannot do that", print_exception=False) from None
+            return Unreadable(f"could not read {name!r} as an image ({type(e).__name__})")

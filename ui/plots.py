@@ -237,44 +237,6 @@ def schedule_cursor(figure: FastFigure, t: int) -> PlotData:
                                **figure.title(f"noise schedules, cursor at t = {t}")})
 
 
-def steps_figure(log_snr: np.ndarray) -> FastFigure:
-    """log-SNR(t) of a VDM's schedule, t = 1..T (at t = 0, x_0 itself, it is infinite), with
-    empty traces for a run's steps (`steps_plot`): 1 the steps ahead, 2 the steps the run has
-    been at, 3 where it is now."""
-    ts = np.arange(1, len(log_snr), dtype=np.int16)      # small typed arrays: sent every frame
-    red = SCHEDULE_COLORS["learned"]
-    marker = dict(size=9, color=red, line=dict(width=2, color=red))
-    fig = go.Figure([
-        go.Scatter(x=ts, y=log_snr[1:].astype(np.float32), mode="lines",
-                   name="log SNR(t), learned", line=dict(width=2, color="#7f7f7f"),
-                   hoverinfo="skip"),
-        go.Scatter(x=[], y=[], mode="markers", name="steps ahead",
-                   marker=dict(marker, color="white"),
-                   hovertemplate="t = %{x}<br>log SNR = %{y:.2f}<extra>ahead</extra>"),
-        go.Scatter(x=[], y=[], mode="markers", name="steps taken", marker=marker,
-                   hovertemplate="t = %{x}<br>log SNR = %{y:.2f}<extra>taken</extra>"),
-        go.Scatter(x=[], y=[], mode="markers", name="now",
-                   marker=dict(size=20, symbol="star", color="black",
-                               line=dict(width=2, color="white")),
-                   hovertemplate="now: t = %{x}<br>log SNR = %{y:.2f}<extra></extra>")])
-    return FastFigure(_layout(fig, "", 320, xaxis_title="t", yaxis_title="log SNR(t)",
-                              legend=dict(x=0.01, y=0.02, yanchor="bottom")))  # the empty corner
-
-
-def steps_plot(figure: FastFigure, log_snr: np.ndarray, timesteps: Sequence[int], shown: int,
-               spacing: str) -> PlotData:
-    """Where a run's steps fall on log-SNR(t): the run is at timesteps[k] after k steps; after
-    `shown` steps those up to it are filled and the current one is starred. Once every step is
-    taken the run is at t = 0, x_0, off the curve (log SNR = inf): the star goes."""
-    states = [int(t) for t in timesteps]
-    y = lambda ts: [round(float(log_snr[t]), 4) for t in ts]
-    been, ahead, now = states[:shown + 1], states[shown + 1:], states[shown:shown + 1]
-    title = (f"the run's {len(states)} steps on log SNR(t), {spacing}: {shown} taken, now "
-             + (f"t = {now[0]}" if now else "t = 0, x_0 reached"))
-    return figure.emit({1: {"x": ahead, "y": y(ahead)}, 2: {"x": been, "y": y(been)},
-                        3: {"x": now, "y": y(now)}}, figure.title(title))
-
-
 def loss_plot(ts: np.ndarray, l_t: np.ndarray, nats: dict[str, float]) -> go.Figure:
     """L_t against t (log axis), with the reconstruction and prior terms named in the title."""
     bpd = 1 / (28 * 28 * np.log(2))

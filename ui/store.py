@@ -21,6 +21,7 @@ from explorer.models import HVAE, VAE, VDM
 from explorer.paths import checkpoint_stem
 
 from .common import ModelMissing, to_model_input
+from .picture import Unreadable
 
 # name in pretrained/<dataset>/ -> (class, what the app calls it)
 MODEL_FILES = {"vae": (VAE, "VAE"), "vae2d": (VAE, "2-D VAE"), "hvae": (HVAE, "hierarchical VAE"),
@@ -137,6 +138,8 @@ def resolve_input(dataset: str, index, image=None) -> np.ndarray:
     """The uint8 (28, 28) input: the picture `image` (a path, PIL image, array or drawing)
     when given, else gallery image `index`."""
     check_dataset(dataset)
+    if isinstance(image, Unreadable):
+        raise ValueError(image.message)
     if image is not None:
         return to_model_input(image, dataset)
     if index is None:

@@ -7,9 +7,9 @@
 
 `scene_from_query` turns the query into a `Scene` (an unknown preset or a bad value is refused
 with a message listing what is valid); `apply` is the page-load handler that shows it. A dataset
-switch resets every tab's images A and B, so the scene also leaves its A and B with the session
-(`pending`); the input panels take them from there when the switch arrives (ui/inputs.py).
-Keyboard shortcuts and the presenter look live in the page script (ui/bridge.py).
+switch resets images A and B, so the scene also leaves its A and B with the session (`pending`);
+the input panel takes them from there when the switch arrives (ui/panel.py). Keyboard shortcuts
+and the presenter look live in the page (ui/static/views/page.js).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from .common import check_int
 from .store import STORE
 
 TABS = ("vae", "hvae", "vdm")
-PREFIXES = TABS                                  # each tab's input panel: <prefix>-a-index, ...
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,13 @@ class Scene:
 
 PRESETS: dict[str, tuple[str, Scene]] = {
     "sneaker-dissolving": ("a sneaker dissolving into noise (VDM tab: move t, then Step / Run)",
-                           Scene("fashion-mnist", "vdm", a="Sneaker", b="Ankle boot", t=850)),
+                           Scene("fashion-mnist", "vdm", a="Sneaker", b="Ankle boot", t=450)),
     "three-to-eight": ("a 3 turning into an 8 (VAE tab: lerp, slerp and the pixel cross-fade)",
                        Scene("mnist", "vae", a="3", b="8")),
     "hvae-layers": ("what each HVAE layer encodes (resample the top layer, keep the rest)",
                     Scene("fashion-mnist", "hvae", a="Ankle boot", b="Bag", layer=2)),
     "digit-denoising": ("a digit rebuilt from noise, step by step (VDM tab on MNIST)",
-                        Scene("mnist", "vdm", a="7", b="1", t=900)),
+                        Scene("mnist", "vdm", a="7", b="1", t=600)),
 }
 
 
@@ -98,12 +97,12 @@ def scene_from_query(query: dict[str, str]) -> Scene | None:
 
 # ---------------------------------------------------------------- what each session still awaits
 
-_pending: OrderedDict[str, tuple[float, dict[str, tuple[str, int | None, int | None]]]] = OrderedDict()
+_pending: OrderedDict[str, tuple[float, tuple[str, int | None, int | None]]] = OrderedDict()
 _guard = threading.Lock()
 _KEEP_S, _KEEP_N = 120.0, 1000
 
 
-def _leave(session: str, slots: dict[str, tuple[str, int | None, int | None]]) -> None:
+def _leave(session: str, slots: tuple[str, int | None, int | None]) -> None:
     with _guard:
         _pending[session] = (time.monotonic(), slots)
         while len(_pending) > _KEEP_N or (
@@ -111,26 +110,26 @@ def _leave(session: str, slots: dict[str, tuple[str, int | None, int | None]]) -
             _pending.popitem(last=False)
 
 
-def pending(session: str | None, prefix: str, dataset: str) -> tuple[int | None, int | None] | None:
-    """The (A, B) a scene left for this session's `prefix` panel on `dataset`, taken once."""
+def pending(session: str | None, dataset: str) -> tuple[int | None, int | None] | None:
+    """The (A, B) a scene left for this session on `dataset`, taken once."""
     if session is None:
         return None
     with _guard:
         entry = _pending.get(session)
-        if entry is None or prefix not in entry[1] or entry[1][prefix][0] != dataset:
+        if entry is None or entry[1][0] != dataset:
             return None
-        _, a, b = entry[1].pop(prefix)
-    return a, b
+        del _pending[session]
+    return entry[1][1], entry[1][2]
 
 
 # ---------------------------------------------------------------- the page-load handler
 
 def apply(current_dataset: str, request: gr.Request) -> tuple:
-    """Show the scene the URL names. Returns updates of (dataset, tabs, presenter, VDM t, HVAE
-    layer, then a_index, a_image, b_index, b_image of each of PREFIXES)."""
-    from .inputs import pick_index                                # (inputs imports this module)
-    n_slots = 4 * len(PREFIXES)
-    nothing = (gr.skip(),) * (5 + n_slots)
+    """Show the scene the URL names. Returns updates of (dataset, tabs, the page view (presenter
+    mode), the t a scene asks the VDM tab's scrub for, the HVAE layer, then a_index, a_image,
+    b_index, b_image)."""
+    from .panel import pick_index                                 # (panel imports this module)
+    nothing = (gr.skip(),) * 9
     try:
         scene = scene_from_query(dict(request.query_params) if request else {})
     except ValueError as e:
@@ -146,15 +145,14 @@ def apply(current_dataset: str, request: gr.Request) -> tuple:
         gr.Warning(f"The link's scene cannot be shown: {e}")
         return nothing
     slots: list = []
-    for _ in PREFIXES:
-        for index in (a, b):
-            slots += [gr.skip(), gr.skip()] if index is None else [index, pick_index(dataset, index)]
+    for index in (a, b):
+        slots += [gr.skip(), gr.skip()] if index is None else [index, pick_index(dataset, index)]
     if request is not None and dataset != current_dataset and (a is not None or b is not None):
-        _leave(request.session_hash, {p: (dataset, a, b) for p in PREFIXES})
+        _leave(request.session_hash, (dataset, a, b))
     skip = gr.skip()
     return (dataset if scene.dataset else skip,
             gr.Tabs(selected=scene.tab) if scene.tab else skip,
-            True if scene.presenter else skip,
+            {"presenter": True} if scene.presenter else skip,
             scene.t if scene.t is not None else skip,
             scene.layer if scene.layer is not None else skip,
             *slots)

@@ -1,26 +1,57 @@
-"""The hierarchical-VAE tab: latents and ELBO terms per layer, resampling one layer, interpolation
-and maps at a chosen layer, ancestral sampling level by level.
-
-`create_hvae_tab(demo, dataset)` lays it out inside a gr.Tab and wires every event (each with an
-api_name); the computations live in hvae_views.py. Run alone: `python -m ui.hvae_tab`.
+"""The hierarchical-VAE tab's layout: latents and ELBO terms per layer, resampling one layer,
+interpolation and maps at a chosen layer, ancestral sampling level by level. `create(dataset)`
+makes the components; wiring.py connects them to views.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
-from . import hvae_views as views
-from .common import caption, file_out, friendly, picture_out, quiet
-from .inputs import create_input_panel, hover_image, wire_input_panel
-from .maps import create_map_panel
-from .store import STORE
+from ..common import caption, file_out, picture_out
+from ..maps import MapPanel, create_map_panel
+from ..panel import TabHeader, create_tab_header
+from . import views
 
 NAMES = ("hvae",)
-PROJECTION_LIMIT = dict(concurrency_limit=1, concurrency_id="projection")
 
 
-def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
-    panel = create_input_panel(dataset.value, "hvae", NAMES)
+@dataclass
+class HVAETab:
+    header: TabHeader
+    seed: gr.Number
+    pair: gr.Image
+    terms: gr.Markdown
+    numbers: gr.JSON
+    layers: gr.Plot
+    res_layer: gr.Slider
+    res_t: gr.Slider
+    res_n: gr.Slider
+    res_seed: gr.Number
+    below: gr.Radio
+    res_button: gr.Button
+    resampled: gr.Image
+    itp_layer: gr.Slider
+    frames: gr.Slider
+    lerp: gr.Image
+    slerp: gr.Image
+    norms: gr.Plot
+    itp_gif: gr.File
+    maps: MapPanel
+    anc_n: gr.Slider
+    anc_t: gr.Slider
+    anc_seed: gr.Number
+    ancestral: gr.Image
+
+    @property
+    def layer_sliders(self) -> list[gr.Slider]:
+        return [self.res_layer, self.itp_layer, self.maps.leading]
+
+
+def create(dataset: str) -> HVAETab:
+    """The tab's components, for `dataset` (the app's default)."""
+    header = create_tab_header(dataset, "hvae", NAMES)
 
     def layer_slider(elem_id: str) -> gr.Slider:
         # the page narrows the range to the model's L on load and on a dataset switch
@@ -40,7 +71,7 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             pair = picture_out("hvae-recon", "x and its reconstruction", height=300)
-            terms = gr.Markdown(elem_id="hvae-terms")
+            terms = gr.Markdown(elem_id="hvae-terms", elem_classes="le-table")
             with gr.Accordion("all numbers (JSON)", open=False):
                 numbers = gr.JSON(elem_id="hvae-numbers")
         layers = gr.Plot(label="latents per layer", elem_id="hvae-layers", scale=2)
@@ -85,7 +116,6 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
             "point to see it; click it to make it image A or B. Compare the layers: which one "
             "sorts the gallery by class, and which one mixes the classes?")
     maps = create_map_panel("hvae", lambda: layer_slider("hvae-map-layer"))
-    map_layer = maps.leading
 
     gr.Markdown("## Ancestral sampling, level by level")
     caption("$z_L \\sim \\mathcal{N}(0, T^2 I)$, then $z_{l-1} \\sim p(z_{l-1}|z_l)$ (std times "
@@ -98,65 +128,6 @@ def create_hvae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         anc_t = gr.Slider(0, 2, value=1, step=0.05, label="temperature T", elem_id="hvae-anc-t")
         anc_seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="hvae-anc-seed")
     ancestral = picture_out("hvae-ancestral", "z_L -> ... -> z_1 -> x")
-
-    # ---------------------------------------------------------------- events
-    reset = wire_input_panel(panel, dataset, "hvae", NAMES, [maps.click])
-    bounded = [res_layer, itp_layer, map_layer]
-    demo.load(views.layer_bounds, dataset, bounded, api_name="hvae_layer_bounds",
-              api_visibility="undocumented")
-    reset = reset.then(lambda ds: (*views.layer_bounds(ds, True), None), dataset,
-                       [*bounded, maps.hovered],
-                       api_name="hvae_layer_reset", api_visibility="undocumented")
-    a = [panel.a_index, panel.a_image]
-    ab = [*a, panel.b_index, panel.b_image]
-
-    enc_in, enc_out = [dataset, *a, seed], [pair, layers, terms, numbers]
-    seed.change(friendly(views.encode), enc_in, enc_out, api_name="hvae_encode",
-                show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change], quiet(views.encode, 4), enc_in, enc_out,
-          api_name="hvae_encode_auto", api_visibility="undocumented")
-
-    res_in = [dataset, *a, res_layer, res_t, res_n, res_seed, below]
-    gr.on([res_button.click, res_layer.change, res_t.change, res_n.change, res_seed.change,
-           below.change], friendly(views.resample), res_in, resampled, api_name="hvae_resample",
-          show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change], quiet(views.resample, 1), res_in, resampled,
-          api_name="hvae_resample_auto", api_visibility="undocumented", show_progress="hidden")
-
-    itp_in, itp_out = [dataset, *ab, itp_layer, frames], [lerp_img, slerp_img, norms, itp_gif]
-    gr.on([itp_layer.change, frames.change], friendly(views.interpolate), itp_in, itp_out,
-          api_name="hvae_interpolate", show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change, panel.b_image.change], quiet(views.interpolate, 4),
-          itp_in, itp_out, api_name="hvae_interpolate_auto", api_visibility="undocumented",
-          show_progress="hidden")
-
-    map_in = [dataset, map_layer, maps.method, maps.perplexity, *ab, frames]
-    map_out = [maps.plot, maps.csv]
-    gr.on([maps.compute.click, maps.method.change, map_layer.change], friendly(views.project),
-          map_in, map_out, api_name="hvae_project", **PROJECTION_LIMIT)
-    gr.on([demo.load], quiet(views.project, 2), map_in, map_out,
-          api_name="hvae_project_auto", api_visibility="undocumented")
-    reset.then(quiet(views.project, 2), map_in, map_out, api_name="hvae_project_reset",
-               api_visibility="undocumented", **PROJECTION_LIMIT)
-    gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 2),
-          map_in, map_out, api_name="hvae_map_overlay", api_visibility="undocumented",
-          show_progress="hidden")
-    maps.hover.change(friendly(hover_image), [dataset, maps.hover], maps.hovered,
-                      api_name="hvae_map_hover", show_progress="hidden")
-
-    anc_in = [dataset, anc_n, anc_t, anc_seed]
-    gr.on([anc_n.change, anc_t.change, anc_seed.change], friendly(views.ancestral), anc_in,
-          ancestral, api_name="hvae_sample", show_progress="hidden")
-    gr.on([demo.load], quiet(views.ancestral, 1), anc_in, ancestral, api_name="hvae_sample_auto",
-          api_visibility="undocumented")
-    reset.then(quiet(views.ancestral, 1), anc_in, ancestral, api_name="hvae_sample_reset",
-               api_visibility="undocumented")
-
-
-if __name__ == "__main__":
-    with gr.Blocks(title="Latent Explorer: hierarchical VAE") as demo:
-        data = gr.Radio(["fashion-mnist", "mnist"], value=STORE.default_dataset(), label="dataset")
-        create_hvae_tab(demo, data)
-        from .bridge import JS
-        demo.load(None, js=JS)
-    demo.launch()
+    return HVAETab(header, seed, pair, terms, numbers, layers, res_layer, res_t, res_n, res_seed,
+                   below, res_button, resampled, itp_layer, frames, lerp_img, slerp_img, norms,
+                   itp_gif, maps, anc_n, anc_t, anc_seed, ancestral)

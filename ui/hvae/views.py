@@ -18,12 +18,13 @@ import torch
 
 from explorer.data import to_float, to_uint8
 from explorer.latent import PATHS, interpolate as latent_path
+from explorer.models.hvae import active_units as hvae_active_units
 
-from . import maps
-from .common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif, strip,
+from .. import maps
+from ..common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif, strip,
                      terms_table)
-from .plots import layer_plot, norm_plot
-from .store import STORE, chosen, default_pair, resolve_input
+from ..plots import layer_plot, norm_plot
+from ..store import STORE, chosen, default_pair, resolve_input
 
 SAMPLES_MAX, FRAMES_MAX = 12, 16
 LAYER_MAX = 8                               # the sliders' static bound; the model's L is checked
@@ -67,9 +68,8 @@ def gallery_latents(dataset: str, progress: gr.Progress | None = None) -> list[n
 
 def active_units(dataset: str, progress: gr.Progress | None = None) -> list[int]:
     """Per layer, the dims whose encoder mean varies over the gallery: Var_x(E_q[z_l]) > 0.01
-    (Burda et al. 2016), the same count as HVAE.active_units on the gallery."""
-    return [int((m.var(axis=0, ddof=1) > ACTIVE_THRESHOLD).sum())
-            for m in gallery_latents(dataset, progress)]
+    (Burda et al. 2016), as HVAE.active_units counts them."""
+    return hvae_active_units(gallery_latents(dataset, progress), ACTIVE_THRESHOLD)
 
 
 @torch.no_grad()
@@ -191,19 +191,6 @@ def project(dataset: str, layer: int = 1, method: str = "pca", perplexity: float
     at = {"A": index_a if image_a is None else None, "B": index_b if image_b is None else None}
     return maps.map_views(projection, dataset, f"HVAE layer z_{k + 1}", marks, paths,
                           f"hvae-map-{dataset}-z{k + 1}", at)
-
-
-def overlay(dataset: str, layer: int, method: str, perplexity: float, index_a, image_a,
-            index_b, image_b, frames: int = 8):
-    """`project`, only when that map is already fitted (for slot changes); (map, CSV)."""
-    try:
-        k = _layer(_model(dataset), layer)
-    except (ValueError, gr.Error):
-        return gr.skip(), gr.skip()
-    if not maps.is_fitted(("hvae", dataset, k), method, perplexity):
-        return gr.skip(), gr.skip()
-    return project(dataset, layer, method, perplexity, index_a, image_a, index_b, image_b,
-                   frames, None)
 
 
 @torch.no_grad()

@@ -16,11 +16,11 @@ import torch
 from explorer.data import to_float, to_uint8
 from explorer.latent import PATHS, interpolate as latent_path
 
-from . import maps
-from .common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif,
+from .. import maps
+from ..common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif,
                      strip, terms_table, upscale)
-from .plots import manifold_plot, norm_plot, posterior_plot
-from .store import STORE, chosen, default_pair, resolve_input
+from ..plots import manifold_plot, norm_plot, posterior_plot
+from ..store import STORE, chosen, default_pair, resolve_input
 
 K_MAX, FRAMES_MAX, SAMPLES_MAX, GRID_MAX = 16, 16, 48, 25
 BATCH = 250
@@ -142,15 +142,6 @@ def project(dataset: str, method: str = "pca", perplexity: float = 30.0, index_a
     at = {"A": index_a if image_a is None else None, "B": index_b if image_b is None else None}
     return maps.map_views(projection, dataset, "VAE latent means mu(x)", marks, paths,
                           f"vae-map-{dataset}", at)
-
-
-def overlay(dataset: str, method: str, perplexity: float, index_a, image_a, index_b, image_b,
-            frames: int = 8):
-    """`project`, but only when that map is already fitted (cheap: for slot and slider changes);
-    (map, CSV)."""
-    if not maps.is_fitted(("vae", dataset), method, perplexity):
-        return gr.skip(), gr.skip()
-    return project(dataset, method, perplexity, index_a, image_a, index_b, image_b, frames, None)
 
 
 @torch.no_grad()

@@ -8,7 +8,6 @@ simple values, so each is also an API endpoint. Models are read, never changed.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
@@ -17,17 +16,19 @@ import numpy as np
 import torch
 
 from explorer.data import to_float, to_uint8
-from explorer.diffusion import q_sample
+from explorer.diffusion import denoising_sum, q_sample
+from explorer.latent import Projection, project
 from explorer.latent import interpolate as latent_path
 from explorer.samplers import DEFAULT_TIMESTEP_SPACING, SAMPLERS, make_sampler
 from explorer.sampling import ddim_decode, ddim_invert, sample, step_generator
 from explorer.schedules import DiscreteSchedule, make_schedule
 
-from .common import (BACKGROUND, GIF_HOLD_MS, GIF_MS, PIXEL, check_int, check_seed,
-                     compose, frame_gap, gif_file, interpolation_gif, png_file, strip, terms_table)
-from .maps import coordinates_csv
-from .plots import HISTOGRAM_BINS, histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
-from .store import STORE, resolve_input
+from ..common import (GIF_HOLD_MS, GIF_MS, PIXEL, check_int, check_seed, compose, gif_file,
+                      interpolation_gif, png_file, strip, terms_table)
+from ..maps import coordinates_csv
+from ..page import float32_b64
+from ..plots import histogram_plot, loss_plot, schedule_cursor, schedule_figure, xt_map
+from ..store import STORE, resolve_input
 
 SCHEDULE_CHOICES = ("learned", "linear", "cosine")
 FRAMES_MAX, DENOISE_SEEDS, LOSS_CHUNK = 12, 4, 50
@@ -72,7 +73,7 @@ def schedule_of(dataset: str, name: str) -> DiscreteSchedule:
 
 @dataclass(frozen=True)
 class Scrub:
-    """A session's forward-process scrub: x_0 and one fixed eps, so moving t only mixes them."""
+    """A forward-process scrub: x_0 and one fixed eps, so moving t only mixes them."""
     dataset: str
     schedule: str
     x0: np.ndarray            # (28, 28) float32 in [-1, 1]
@@ -87,49 +88,60 @@ def prepare_scrub(dataset: str, index, image, schedule: str = "cosine", seed: in
     return Scrub(dataset, schedule, x0, eps)
 
 
-def scrub(state: Scrub | None, t: int):
-    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps from the session's x_0 and eps
+def mix(state: Scrub, t) -> np.ndarray:
+    """x_t of the scrub at step t (or at each of an array of steps): q_sample in float32."""
+    return q_sample(schedule_of(state.dataset, state.schedule), state.x0, t, state.eps)
+
+
+def scrub(state: Scrub, t: int):
+    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps from the scrub's x_0 and eps
     (no model call): (x_t image, pixel histogram against N(0, 1), numbers)."""
-    if state is None:
-        raise ValueError("choose an image first")
     s = schedule_of(state.dataset, state.schedule)
     t = check_int("t", t, 0, s.T)
-    a, b = float(s.sqrt_alpha_bar[t]), float(s.sqrt_one_minus_alpha_bar[t])
-    x_t = a * state.x0 + b * state.eps                                     # (28, 28)
+    x_t = mix(state, t)                                                  # (28, 28)
     numbers = {"t": t, "T": s.T, "schedule": state.schedule,
                "alpha_bar": float(s.alpha_bar[t]), "log_snr": float(s.log_snr[t]),
                "snr": float(s.snr[t]), "mean": float(x_t.mean()), "std": float(x_t.std())}
     image = to_uint8(torch.from_numpy(x_t).clamp(-1, 1)[None])[0]
-    # no caption drawn in: the page paints the same pixels itself as the slider moves
-    # (scrub_paint.py), and tells which t a reply shows by the file's name
-    picture = png_file(compose([[image]], PIXEL), name=f"x_t-{t:04d}")
-    return picture, histogram_plot(x_t, t), numbers
+    return compose([[image]], PIXEL), histogram_plot(x_t, t), numbers
 
 
-def scrub_data(state: Scrub | None) -> str:
-    """What the page needs to paint the scrub itself (ui/scrub_paint.py), as JSON: x_0 and eps
-    (784 float32 values each, row-major), sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t) for
-    t = 0..T, the picture's geometry (as `compose` draws it) and the histogram's bins
-    [low, high, count]. "" before an image is chosen."""
-    if state is None:
-        return ""
-    s = schedule_of(state.dataset, state.schedule)
-    return json.dumps({
-        "x0": state.x0.ravel().tolist(), "eps": state.eps.ravel().tolist(),
-        "a": s.sqrt_alpha_bar.tolist(), "b": s.sqrt_one_minus_alpha_bar.tolist(),
-        "pixel": PIXEL, "gap": frame_gap(PIXEL), "background": BACKGROUND, "bins": HISTOGRAM_BINS})
+def scrub_view_data(dataset: str, index, image, schedule: str = "cosine", seed: int = 0,
+                    scene_t: int | None = None) -> dict:
+    """What the page's scrub view mixes and draws (ui/static/views/scrub.js), its value: x_0
+    and eps as float32, the schedule they go with, every schedule's sqrt(alpha_bar_t) and
+    sqrt(1 - alpha_bar_t) for t = 0..T (float32, the values the mix uses) and the t a scene link
+    asks for (the page keeps its own t otherwise)."""
+    state = prepare_scrub(dataset, index, image, schedule, seed)
+    return {"dataset": dataset, "schedule": schedule, "x0": float32_b64(state.x0),
+            "eps": float32_b64(state.eps), "scene_t": scene_t, **schedule_tables(dataset)}
+
+
+def schedule_tables(dataset: str) -> dict:
+    """{"T", "tables": {name: {"a": sqrt(alpha_bar_t), "b": sqrt(1 - alpha_bar_t)}}} of every
+    schedule, t = 0..T, float32 in base64; computed once per dataset."""
+    def compute() -> dict:
+        return {"T": model_T(dataset),
+                "tables": {name: {"a": float32_b64(s.sqrt_alpha_bar.numpy()),
+                                  "b": float32_b64(s.sqrt_one_minus_alpha_bar.numpy())}
+                           for name, s in schedules(dataset).items()}}
+    return STORE.cached(("vdm", dataset, "schedule-tables"), compute)
+
+
+def scrub_png(dataset: str, index, image, schedule: str = "cosine", seed: int = 0,
+              t: int = 0) -> str:
+    """x_t at step t as a PNG file, for slides: the pixels the page paints at that t."""
+    picture = scrub(prepare_scrub(dataset, index, image, schedule, seed), t)[0]
+    return png_file(picture, name=f"x_t-{schedule}")
 
 
 def scrub_frames(state: Scrub, n: int = 40) -> tuple[list[int], np.ndarray]:
-    """The scrub at n evenly spaced t from 0 to T (distinct: n <= T + 1), mixing the session's
+    """The scrub at n evenly spaced t from 0 to T (distinct: n <= T + 1), mixing the scrub's
     x_0 and eps as `scrub` does (no model call). Returns (ts, uint8 x_t images (n, 28, 28))."""
     s = schedule_of(state.dataset, state.schedule)
     n = check_int("frames", n, SCRUB_GIF_FRAMES[0], min(SCRUB_GIF_FRAMES[1], s.T + 1))
     ts = np.linspace(0, s.T, n).round().astype(int)                        # (n,) distinct
-    a = s.sqrt_alpha_bar.numpy()[ts][:, None, None].astype(np.float32)
-    b = s.sqrt_one_minus_alpha_bar.numpy()[ts][:, None, None].astype(np.float32)
-    x_t = a * state.x0 + b * state.eps                                      # (n, 28, 28)
-    return ts.tolist(), to_uint8(torch.from_numpy(x_t).clamp(-1, 1)[:, None])
+    return ts.tolist(), to_uint8(torch.from_numpy(mix(state, ts)).clamp(-1, 1)[:, None])
 
 
 def scrub_gif(dataset: str, index, image, schedule: str = "cosine", seed: int = 0,
@@ -145,11 +157,9 @@ def scrub_gif(dataset: str, index, image, schedule: str = "cosine", seed: int = 
 
 
 def forward(dataset: str, index, image, schedule: str = "cosine", seed: int = 0, t: int = 250):
-    """q(x_t | x_0) for one image at step t with the noise eps drawn from `seed`. Returns (the
-    session's Scrub, for the t slider's fast path; x_t image; pixel histogram against N(0, 1);
-    numbers: alpha_bar_t, SNR, log-SNR, ...)."""
-    state = prepare_scrub(dataset, index, image, schedule, seed)
-    return (state, *scrub(state, t))
+    """q(x_t | x_0) for one image at step t with the noise eps drawn from `seed`. Returns (x_t
+    image, pixel histogram against N(0, 1), numbers: alpha_bar_t, SNR, log-SNR, ...)."""
+    return scrub(prepare_scrub(dataset, index, image, schedule, seed), t)
 
 
 def midpoint_t(dataset: str) -> int:
@@ -259,8 +269,8 @@ def loss_over_time(dataset: str, index, image, points: int = 100, seed: int = 0,
         values.append(model.diffusion_terms(x0.expand(len(chunk), -1, -1, -1), chunk, gen))
     l_t = torch.cat(values)                                                  # (P,) nats
     recon, prior = model.endpoint_terms(x0, gen)
-    diffusion = float(l_t.sum()) if len(ts) == model.T - 1 else float(l_t.mean()) * (model.T - 1)
-    nats = {"reconstruction": float(recon), "prior": float(prior), "diffusion": diffusion}
+    nats = {"reconstruction": float(recon), "prior": float(prior),
+            "diffusion": denoising_sum(l_t, model.T)}
     nats["total"] = sum(nats.values())
     table = terms_table({"reconstruction  -log p(x_0 | x_1)": nats["reconstruction"],
                          "prior matching  KL(q(x_T | x_0) || p(x_T))": nats["prior"],
@@ -275,15 +285,14 @@ def loss_over_time(dataset: str, index, image, points: int = 100, seed: int = 0,
 
 # ---------------------------------------------------------------- the gallery dissolving
 
-def _gallery_pixels(dataset: str) -> tuple[np.ndarray, np.ndarray, object, np.ndarray]:
-    """(x_0 (N, 784), one fixed eps (N, 784), the PCA fitted at t = 0, axis limits), cached."""
+def _gallery_pixels(dataset: str) -> tuple[np.ndarray, np.ndarray, Projection, np.ndarray]:
+    """(x_0 (N, 784), one fixed eps (N, 784), the PCA map fitted at t = 0, axis limits), cached."""
     def compute():
-        from sklearn.decomposition import PCA
         x0 = to_float(STORE.gallery(dataset).images).flatten(1).numpy().astype(np.float64)
         rng = np.random.default_rng(0)
         eps = rng.standard_normal(x0.shape)
-        pca = PCA(n_components=2, random_state=0).fit(x0)
-        both = np.concatenate([pca.transform(x0), pca.transform(eps)])
+        pca = project(x0, "pca", seed=0)
+        both = np.concatenate([pca.points, pca.transform(eps)])
         lim = np.abs(both).max(axis=0) * 1.05
         return x0, eps, pca, lim
     return STORE.cached(("vdm", dataset, "gallery-pixels"), compute)
@@ -296,7 +305,7 @@ def dissolve(dataset: str, t: int = 0, schedule: str = "learned"):
     s = schedule_of(dataset, schedule)
     t = check_int("t", t, 0, s.T)
     x0, eps, pca, lim = _gallery_pixels(dataset)
-    x_t = float(s.sqrt_alpha_bar[t]) * x0 + float(s.sqrt_one_minus_alpha_bar[t]) * eps
+    x_t = q_sample(s, x0, t, eps)                                            # (N, 784)
     gallery = STORE.gallery(dataset)
     points = pca.transform(x_t)                                              # (N, 2)
     figure = xt_map(points, gallery.labels, gallery.class_names, lim,
@@ -307,9 +316,10 @@ def dissolve(dataset: str, t: int = 0, schedule: str = "learned"):
 
 
 def warm_up(dataset: str) -> None:
-    """Schedules and the gallery's PCA axes ahead of the first visitor."""
+    """Schedules (and the scrub view's tables of them) and the gallery's PCA axes ahead of the
+    first visitor."""
     try:
-        schedules(dataset)
+        schedule_tables(dataset)
         _gallery_pixels(dataset)
     except Exception:
         pass

@@ -1,25 +1,52 @@
-"""The VAE tab: encoder view, prior samples, interpolation, latent maps, the 2-D VAE's manifold.
-
-`create_vae_tab(demo, dataset)` lays it out inside a gr.Tab and wires every event (each with an
-api_name); the computations live in vae_views.py. Run alone: `python -m ui.vae_tab`.
+"""The VAE tab's layout: encoder view, prior samples, interpolation, latent maps, the 2-D VAE's
+manifold. `create(dataset)` makes the components; wiring.py connects them to views.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
-from . import vae_views as views
-from .common import caption, file_out, friendly, picture_out, quiet
-from .inputs import banner_text, create_input_panel, hover_image, wire_input_panel
-from .maps import create_map_panel
-from .store import STORE
+from ..common import caption, file_out, picture_out
+from ..maps import MapPanel, create_map_panel
+from ..panel import TabHeader, banner_text, create_tab_header
+from . import views
 
 NAMES = ("vae", "vae2d")
-PROJECTION_LIMIT = dict(concurrency_limit=1, concurrency_id="projection")  # t-SNE: one at a time
 
 
-def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
-    panel = create_input_panel(dataset.value, "vae", NAMES)
+@dataclass
+class VAETab:
+    header: TabHeader
+    k: gr.Slider
+    seed: gr.Number
+    pair: gr.Image
+    posterior: gr.Plot
+    draws: gr.Image
+    terms: gr.Markdown
+    numbers: gr.JSON
+    n: gr.Slider
+    temperature: gr.Slider
+    sample_seed: gr.Number
+    samples: gr.Image
+    frames: gr.Slider
+    lerp: gr.Image
+    slerp: gr.Image
+    fade: gr.Image
+    norms: gr.Plot
+    itp_gif: gr.File
+    maps: MapPanel
+    grid_n: gr.Slider
+    extent: gr.Slider
+    manifold_note: gr.Markdown
+    manifold: gr.Plot
+    hovered2d: gr.Image
+
+
+def create(dataset: str) -> VAETab:
+    """The tab's components, for `dataset` (the app's default)."""
+    header = create_tab_header(dataset, "vae", NAMES)
 
     gr.Markdown("## Encoder: what the VAE makes of image A")
     caption("The encoder gives a Gaussian $q(z|x) = \\mathcal{N}(\\mu(x), \\mathrm{diag}\\,"
@@ -36,7 +63,7 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
         posterior = gr.Plot(label="mu(x) and sigma(x)", elem_id="vae-posterior")
     draws = picture_out("vae-draws", "decoded draws z = mu + sigma * eps")
     with gr.Row(equal_height=False):
-        terms = gr.Markdown(elem_id="vae-terms")
+        terms = gr.Markdown(elem_id="vae-terms", elem_classes="le-table")
         with gr.Accordion("all numbers (JSON)", open=False):
             numbers = gr.JSON(elem_id="vae-numbers")
 
@@ -85,72 +112,12 @@ def create_vae_tab(demo: gr.Blocks, dataset: gr.Radio) -> None:
                            elem_id="vae2d-n")
         extent = gr.Slider(0.5, 6, value=3, step=0.5, label="extent: z in [-e, e]^2",
                            elem_id="vae2d-extent")
-    manifold_note = gr.Markdown(banner_text(dataset.value, ("vae2d",)), elem_id="vae2d-note")
+    manifold_note = gr.Markdown(banner_text(dataset, ("vae2d",)), elem_id="vae2d-note")
     with gr.Row(equal_height=False):
         manifold = gr.Plot(label="decoded grid and the gallery", elem_id="vae2d-map", scale=3)
         hovered2d = gr.Image(label="point under the mouse", format="png", interactive=False,
                              height=280, scale=1, elem_id="vae2d-hovered",
                              elem_classes="pixelated")
-    manifold_click = gr.Textbox(visible="hidden", elem_id="vae2d-map-click")
-    manifold_hover = gr.Textbox(visible="hidden", elem_id="vae2d-map-hover")
-
-    # ---------------------------------------------------------------- events
-    reset = wire_input_panel(panel, dataset, "vae", NAMES, [maps.click, manifold_click])
-    a = [panel.a_index, panel.a_image]
-    ab = [*a, panel.b_index, panel.b_image]
-
-    enc_in, enc_out = [dataset, *a, k, seed], [pair, posterior, draws, terms, numbers]
-    gr.on([k.change, seed.change], friendly(views.encode), enc_in, enc_out,
-          api_name="vae_encode", show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change], quiet(views.encode, 5), enc_in, enc_out,
-          api_name="vae_encode_auto", api_visibility="undocumented", show_progress="hidden")
-
-    smp_in = [dataset, n, temperature, sample_seed]
-    gr.on([n.change, temperature.change, sample_seed.change], friendly(views.sample), smp_in,
-          samples, api_name="vae_sample", show_progress="hidden")
-    gr.on([demo.load], quiet(views.sample, 1), smp_in, samples, api_name="vae_sample_auto",
-          api_visibility="undocumented")
-    reset.then(quiet(views.sample, 1), smp_in, samples, api_name="vae_sample_reset",
-               api_visibility="undocumented")
-
-    itp_in, itp_out = [dataset, *ab, frames], [lerp_img, slerp_img, fade_img, norms, itp_gif]
-    frames.change(friendly(views.interpolate), itp_in, itp_out, api_name="vae_interpolate",
-                  show_progress="hidden")
-    gr.on([demo.load, panel.a_image.change, panel.b_image.change], quiet(views.interpolate, 5),
-          itp_in, itp_out, api_name="vae_interpolate_auto", api_visibility="undocumented",
-          show_progress="hidden")
-
-    map_in, map_out = [dataset, maps.method, maps.perplexity, *ab, frames], [maps.plot, maps.csv]
-    gr.on([maps.compute.click, maps.method.change], friendly(views.project), map_in, map_out,
-          api_name="vae_project", **PROJECTION_LIMIT)
-    gr.on([demo.load], quiet(views.project, 2), map_in, map_out, api_name="vae_project_auto",
-          api_visibility="undocumented")
-    reset.then(quiet(views.project, 2), map_in, map_out, api_name="vae_project_reset",
-               api_visibility="undocumented", **PROJECTION_LIMIT)
-    gr.on([panel.a_image.change, panel.b_image.change, frames.change], quiet(views.overlay, 2),
-          map_in, map_out, api_name="vae_map_overlay", api_visibility="undocumented",
-          show_progress="hidden")
-    maps.hover.change(friendly(hover_image), [dataset, maps.hover], maps.hovered,
-                      api_name="vae_map_hover", show_progress="hidden")
-    manifold_hover.change(friendly(hover_image), [dataset, manifold_hover], hovered2d,
-                          api_name="vae2d_map_hover", show_progress="hidden")
-
-    grid_in = [dataset, grid_n, extent]
-    gr.on([grid_n.change, extent.change], friendly(views.manifold), grid_in, manifold,
-          api_name="vae2d_grid", show_progress="hidden")
-    gr.on([demo.load], quiet(views.manifold, 1), grid_in, manifold, api_name="vae2d_grid_auto",
-          api_visibility="undocumented")
-    reset.then(quiet(views.manifold, 1), grid_in, manifold, api_name="vae2d_grid_reset",
-               api_visibility="undocumented")
-    reset.then(lambda ds: (banner_text(ds, ("vae2d",)), None, None), dataset,
-               [manifold_note, maps.hovered, hovered2d], api_name="vae_clear",
-               api_visibility="undocumented")
-
-
-if __name__ == "__main__":
-    with gr.Blocks(title="Latent Explorer: VAE") as demo:
-        data = gr.Radio(["fashion-mnist", "mnist"], value=STORE.default_dataset(), label="dataset")
-        create_vae_tab(demo, data)
-        from .bridge import JS
-        demo.load(None, js=JS)
-    demo.launch()
+    return VAETab(header, k, seed, pair, posterior, draws, terms, numbers, n, temperature,
+                  sample_seed, samples, frames, lerp_img, slerp_img, fade_img, norms, itp_gif,
+                  maps, grid_n, extent, manifold_note, manifold, hovered2d)

@@ -1,0 +1,70 @@
+// Pictures on a canvas: 28x28 uint8 images drawn as crisp blocks (nearest neighbour), the
+// canvas sized for the screen's pixel ratio so nothing is blurred.
+
+/** Size `canvas` to css (w, h) at the device pixel ratio; returns its 2-D context in css units. */
+export function fit(canvas, w, h) {
+  const ratio = window.devicePixelRatio || 1;
+  const pw = Math.round(w * ratio), ph = Math.round(h * ratio);
+  if (canvas.width !== pw || canvas.height !== ph) {
+    canvas.width = pw;
+    canvas.height = ph;
+  }
+  canvas.style.width = `${w}px`;
+  canvas.style.height = `${h}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  return ctx;
+}
+
+const tiles = new Map();           // side -> a small canvas to stage one picture
+
+/** Draw a side x side uint8 picture (null: nothing) into the square (x, y, size), each pixel a
+ * block, with no smoothing. */
+export function picture(ctx, pixels, x, y, size, side = 28) {
+  if (!pixels) return;
+  let tile = tiles.get(side);
+  if (!tile) {
+    tile = document.createElement("canvas");
+    tile.width = tile.height = side;
+    tiles.set(side, tile);
+  }
+  const t = tile.getContext("2d");
+  const image = t.createImageData(side, side);
+  for (let i = 0; i < side * side; i++) {
+    const v = pixels[i];
+    image.data[4 * i] = v;
+    image.data[4 * i + 1] = v;
+    image.data[4 * i + 2] = v;
+    image.data[4 * i + 3] = 255;
+  }
+  t.putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(tile, x, y, size, size);
+}
+
+/** The css font size for a view's text: larger in presenter mode. */
+export function fontSize(base = 13) {
+  return document.body.classList.contains("presenter") ? Math.round(base * 1.5) : base;
+}
+
+/** The grey the server puts between frames (ui/common.py BACKGROUND), as css. */
+export function grey(level) {
+  return `rgb(${level},${level},${level})`;
+}
+
+/** Call `draw` at most once per animation frame, with the latest arguments. */
+export function everyFrame(draw) {
+  let pending = null;
+  return (...args) => {
+    const first = pending === null;
+    pending = args;
+    if (first) {
+      requestAnimationFrame(() => {
+        const latest = pending;
+        pending = null;
+        draw(...latest);
+      });
+    }
+  };
+}

@@ -1,0 +1,333 @@
+// The run view (VDM tab, reverse process): Reset / Step / Run / Stop, the step panel
+// (x_t | eps_hat | x0_hat | x_t_prev), the run's caption, a slider over the steps taken, rewind
+// and branch, the filmstrip and where the steps fall on log SNR(t): all drawn on canvases from
+// the compact messages the server streams (lib/runs.js, ui/vdm/frames.py), at most once per
+// animation frame. Stop freezes the view at once; the server ends the run after the step under
+// way and takes it back to the step shown, so the run is what the audience saw.
+//
+// props.value: the latest message; config: labels and geometry (ui/vdm/frames.py CONFIG). The
+// step shown is the page's: it goes with the events that need it (stop, rewind, branch, png).
+
+import {everyFrame, fit, fontSize, grey, picture} from "../lib/draw.js";
+import {COLORS, dots, frame, line, star} from "../lib/plot.js";
+import {offer} from "../lib/registry.js";
+import {applyMessage, caption, filmPicks, panel, sampleAfter, stepsOnCurve, tBefore}
+  from "../lib/runs.js";
+
+const SIDE = 28;
+
+export function mount({element, trigger, props, watch, server, config}) {
+  const root = document.createElement("div");
+  root.className = "le-run";
+  root.innerHTML = `
+    <div class="le-toolbar" role="toolbar" aria-label="reverse run">
+      <button class="le-btn" data-act="reset" title="a new run with the settings above">Reset</button>
+      <button class="le-btn primary" data-act="step" title="one step (key S)">Step</button>
+      <button class="le-btn primary" data-act="run" title="every remaining step (key R)">Run</button>
+      <button class="le-btn stop" data-act="stop" title="stop on the frame shown (key X)" disabled>Stop</button>
+      <span class="le-status" aria-live="polite"></span>
+
+      <span class="le-spacer"></span>
+      <button class="le-btn small" data-act="png" title="the step panel as a PNG file, for slides">this step as PNG</button>
+      <button class="le-btn small" data-act="film" title="the filmstrip as a PNG file, for slides">filmstrip as PNG</button>
+    </div>
+    <canvas class="le-panel" aria-label="x_t, predicted noise, predicted x_0, next x_t"></canvas>
+    <p class="le-caption"></p>
+    <div class="le-scrubber">
+      <label>show the run after step <b class="le-k">0</b>
+        <input class="le-shown" type="range" min="0" max="0" step="1" value="0"></label>
+    </div>
+    <div class="le-branch">
+      <button class="le-btn" data-act="rewind" title="forget the steps after the one shown">rewind to this step</button>
+      <label>branch seed <input class="le-branch-seed" type="number" min="0" step="1" value="1"></label>
+      <button class="le-btn" data-act="branch" title="rewind here and step on with noise from the branch seed">branch here</button>
+    </div>
+    <canvas class="le-film" aria-label="the run so far: x_t and x0_hat"></canvas>
+    <canvas class="le-steps" aria-label="the run's steps on log SNR(t)"></canvas>`;
+  element.appendChild(root);
+  const q = (selector) => root.querySelector(selector);
+  const [panelCanvas, filmCanvas, stepsCanvas] = [q(".le-panel"), q(".le-film"), q(".le-steps")];
+  const slider = q(".le-shown"), kLabel = q(".le-k"), captionEl = q(".le-caption");
+  const status = q(".le-status"), seedBox = q(".le-branch-seed");
+  const buttons = Object.fromEntries([...root.querySelectorAll("[data-act]")]
+    .map((b) => [b.dataset.act, b]));
+
+  const state = {history: null, shown: 0, running: false, frozen: false, following: false,
+                 filling: false, drawn: [], curve: null, layout: null};
+  const test = (window.latentExplorer ??= {}).run = {state, drawn: state.drawn};
+
+  // ------------------------------------------------------------ talking to the server
+  // Reset is a Gradio event (it reads the settings above the view); the rest are the view's
+  // server functions (ui/vdm/live.py), each one small request answered with a message.
+  const held = () => (state.history ? {have: state.history.steps.length, run: state.history.run,
+                                       key: state.history.key}
+                                    : {have: 0, run: null, key: null});
+  const setRunning = (on) => {
+    state.running = on;
+    buttons.stop.disabled = !on;
+    for (const name of ["reset", "step", "run", "rewind", "branch"]) buttons[name].disabled = on;
+    status.textContent = on ? "running..." : "";
+  };
+  /** Call server function `name` and fold its reply in; a refusal is said in the status line. */
+  const call = async (name, extra = {}) => {
+    try {
+      const reply = await server[name]({...held(), ...extra});
+      if (reply && reply.error) {
+        status.textContent = reply.error;
+        return null;
+      }
+      apply(reply);
+      return reply;
+    } catch (error) {
+      status.textContent = `the server did not answer (${error.message || error})`;
+      return null;
+    }
+  };
+  const actions = {
+    reset: () => { state.frozen = false; trigger("reset"); },
+    step: () => { if (!state.running && state.history) call("step"); },
+    run: async () => {
+      if (state.running || !state.history || state.history.done) return;
+      state.frozen = false;
+      setRunning(true);
+      if (await call("start")) follow();
+      else setRunning(false);
+    },
+    stop: () => {
+      if (!state.running) return;
+      state.frozen = true;                    // nothing more is drawn from here on
+      setRunning(false);
+      status.textContent = "stopped";
+      call("stop", {shown: state.shown});
+    },
+    rewind: () => call("rewind", {shown: state.shown}),
+    branch: () => call("branch", {shown: state.shown,
+                                  seed: Math.max(0, Math.round(+seedBox.value || 0))}),
+    png: () => trigger("png", {what: "panel", shown: state.shown}),
+    film: () => trigger("png", {what: "film", shown: state.shown}),
+  };
+  for (const [name, button] of Object.entries(buttons)) {
+    button.addEventListener("click", actions[name]);
+  }
+  for (const name of ["step", "run", "stop"]) offer(name, root, actions[name]);
+
+  slider.addEventListener("input", () => {
+    state.shown = Math.min(+slider.value, state.history ? state.history.steps.length : 0);
+    draw();
+  });
+
+  /** Fold a message into the run (the view's value, or a server function's reply), draw it. */
+  const apply = (msg) => {
+    const h = state.history;
+    if (!msg || (h && !msg.head && (msg.run < h.run || (msg.run === h.run && msg.seq <= h.seq)))) {
+      return;
+    }
+    if (state.frozen && !msg.stopped && !msg.head) return;     // after Stop: its reply only
+    const following = !h || state.shown >= h.taken;
+    const {history, need} = applyMessage(h, msg);
+    if (!history) return;
+    state.history = history;
+    if (msg.head || msg.stopped) state.frozen = false;
+    if (msg.head) setRunning(false);
+    if (following || state.shown > history.steps.length) {
+      state.shown = Math.min(history.taken, history.steps.length);
+    }
+    draw();
+    if (need && !state.running) fill();
+  };
+
+  /** During a Run: ask for the steps after those held, one reply per frame drawn at most,
+   * until the run is done, stopped, or has not moved for a while. */
+  const follow = async () => {
+    if (state.following) return;
+    state.following = true;
+    let quiet = 0;
+    try {
+      while (state.running && !state.frozen) {
+        const before = state.history ? state.history.steps.length : 0;
+        const reply = await call("follow", {wait: true});
+        if (!state.running || state.frozen) break;
+        const h = state.history;
+        if (h && h.done && h.steps.length >= h.taken) { setRunning(false); break; }
+        const moved = h && h.steps.length !== before;
+        quiet = moved || (reply && reply.active) ? 0 : quiet + 1;
+        if (!reply || quiet > 2) { setRunning(false); break; }    // ended, refused or gone
+        await new Promise((next) => requestAnimationFrame(next));
+      }
+    } finally {
+      state.following = false;
+    }
+  };
+
+  /** Steps the page lacks (a reply cut short): ask until it holds them all. */
+  const fill = async () => {
+    if (state.filling) return;
+    state.filling = true;
+    try {
+      for (let i = 0; i < 200; i++) {
+        const h = state.history;
+        if (!h || h.steps.length >= h.taken || state.running) break;
+        const before = h.steps.length;
+        if (!(await call("follow")) || state.history.steps.length === before) break;
+      }
+    } finally {
+      state.filling = false;
+    }
+  };
+
+  // ------------------------------------------------------------ drawing
+  const draw = everyFrame(() => {
+    const h = state.history;
+    if (!h || state.frozen) return;
+    const width = Math.max(280, root.clientWidth || 800);
+    const font = fontSize(13);
+    const shown = Math.min(state.shown, h.steps.length);
+    drawPanel(panelCanvas, h, shown, width, font, config);
+    drawFilm(filmCanvas, h, shown, width, font, config);
+    state.curve = drawSteps(stepsCanvas, h, shown, width, font, state.curve);
+    captionEl.textContent = caption(h, shown);
+    slider.max = String(h.taken);
+    slider.value = String(shown);
+    kLabel.textContent = `${shown} (t = ${tBefore(h, shown)})`;
+    buttons.rewind.disabled = buttons.branch.disabled = state.running;
+    buttons.step.disabled = buttons.run.disabled = state.running || h.done;
+    state.drawn.push([performance.now(), shown]);
+    if (state.drawn.length > 5000) state.drawn.splice(0, 2500);
+  });
+  watch("value", () => apply(props.value));
+  window.addEventListener("le:presenter", () => { state.curve = null; draw(); });
+  new ResizeObserver(() => { state.curve = null; draw(); }).observe(root);
+
+  // for the tests and the benchmark: the panel's four pictures as painted (read back from the
+  // canvas at the centre of every model pixel), and the run as the page holds it
+  test.panelPixels = () => readCells(panelCanvas, state.layout);
+  test.cells = () => {
+    const h = state.history;
+    return h && panel(h, Math.min(state.shown, h.taken), config.panel).cells
+      .map((c) => (c ? Array.from(c) : null));
+  };
+  test.sampleAfter = (k) => Array.from(sampleAfter(state.history, k));
+  test.actions = actions;
+  apply(props.value);
+
+  // the panel's layout, kept for readCells
+  function drawPanel(canvas, h, shown, width, font, cfg) {
+    const {cells, labels} = panel(h, shown, cfg.panel);
+    const gap = 8;
+    const columns = width >= 4 * 112 + 5 * gap ? 4 : 2;
+    const cell = Math.max(SIDE * 2, SIDE * Math.min(cfg.panel_pixel,
+      Math.floor((width - (columns + 1) * gap) / columns / SIDE)));
+    const rows = 4 / columns;
+    const labelH = Math.round(font * 1.6);
+    const w = columns * (cell + gap) + gap, ht = rows * (cell + gap + labelH) + gap;
+    const ctx = fit(canvas, w, ht);
+    ctx.fillStyle = grey(cfg.background);
+    ctx.fillRect(0, 0, w, ht);
+    ctx.font = `${font}px sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    const rects = [];
+    cells.forEach((pixels, i) => {
+      const x = gap + (i % columns) * (cell + gap);
+      const y = gap + Math.floor(i / columns) * (cell + gap + labelH) + labelH;
+      ctx.fillStyle = "#ebebeb";
+      ctx.fillText(labels[i], x + cell / 2, y - labelH / 2);
+      if (pixels) picture(ctx, pixels, x, y, cell);
+      else { ctx.fillStyle = grey(cfg.background + 20); ctx.fillRect(x, y, cell, cell); }
+      rects.push({x, y, size: cell});
+    });
+    state.layout = rects;
+  }
+}
+
+/** The run so far: x_t (top) and x0_hat of the step that led there (below) at the moments
+ * filmPicks chooses, labelled with t; on a narrow screen the moments wrap onto more rows. */
+function drawFilm(canvas, h, shown, width, font, cfg) {
+  const picks = filmPicks(shown, cfg.film.frames);
+  const gap = 4;
+  const left = font * 4;
+  const minCell = SIDE * 2;
+  const perRow = Math.max(1, Math.min(cfg.film.frames,
+    Math.floor((width - left - gap) / (minCell + gap))));
+  const cell = Math.max(minCell, SIDE * Math.min(4, Math.floor((width - left - (perRow + 1) * gap) / perRow / SIDE)));
+  const labelH = Math.round(font * 1.5);
+  const bands = Math.ceil(picks.length / perRow);
+  const bandH = labelH + 2 * (cell + gap) + gap;
+  const w = Math.min(width, left + perRow * (cell + gap) + gap);
+  const ctx = fit(canvas, w, bands * bandH);
+  ctx.fillStyle = grey(cfg.background);
+  ctx.fillRect(0, 0, w, bands * bandH);
+  ctx.font = `${Math.min(font, Math.floor(cell / 4.5))}px sans-serif`;
+  ctx.textBaseline = "middle";
+  for (let band = 0; band < bands; band++) {
+    const y0 = band * bandH;
+    ctx.fillStyle = "#ebebeb";
+    ctx.textAlign = "left";
+    cfg.film.rows.forEach((name, r) => ctx.fillText(name, gap, y0 + labelH + gap + r * (cell + gap) + cell / 2));
+  }
+  ctx.textAlign = "center";
+  picks.forEach((k, i) => {
+    const x = left + gap + (i % perRow) * (cell + gap);
+    const y0 = Math.floor(i / perRow) * bandH;
+    ctx.fillStyle = "#ebebeb";
+    ctx.fillText(cfg.film.label.replace("{t}", tBefore(h, k)), x + cell / 2, y0 + labelH / 2 + 2);
+    picture(ctx, sampleAfter(h, k), x, y0 + labelH + gap, cell);
+    if (k > 0) picture(ctx, h.steps[k - 1].x0, x, y0 + labelH + gap + cell + gap, cell);
+    else { ctx.fillStyle = grey(cfg.background); ctx.fillRect(x, y0 + labelH + 2 * gap + cell, cell, cell); }
+  });
+}
+
+/** log SNR(t) of the model's schedule with the run's timesteps on it: filled where the run has
+ * been, hollow ahead, a star where it is now. The curve is drawn once into a cached bitmap. */
+function drawSteps(canvas, h, shown, width, font, cached) {
+  const height = width < 640 ? 220 : 280;
+  const T = h.logSnr.length;
+  let lo = Infinity, hi = -Infinity;
+  for (const v of h.logSnr) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  const yRange = [Math.floor(lo) - 1, Math.ceil(hi) + 1];
+  const key = `${h.run}:${width}:${font}`;
+  if (!cached || cached.key !== key) {
+    const bitmap = document.createElement("canvas");
+    const ctx = fit(bitmap, width, height);
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, width, height);
+    const plot = frame(ctx, {w: width, h: height, x: [0, T], y: yRange, font,
+                             xLabel: "t", yLabel: "log SNR(t)",
+                             title: width < 640 ? `the run's ${h.n} steps on log SNR(t)`
+                               : `the run's ${h.n} steps on log SNR(t) of the learned schedule, ${h.spacing}`});
+    const xs = Array.from({length: T}, (_, i) => i + 1);
+    line(ctx, plot, xs, h.logSnr, COLORS.grey, 2);
+    cached = {key, bitmap, plot};
+  }
+  const ctx = fit(canvas, width, height);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.drawImage(cached.bitmap, 0, 0);
+  const ratio = window.devicePixelRatio || 1;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const {been, ahead, now} = stepsOnCurve(h, shown);
+  const r = Math.max(2.5, Math.min(5, 600 / h.n));
+  dots(ctx, cached.plot, ahead, COLORS.learned, r, false);
+  dots(ctx, cached.plot, been, COLORS.learned, r, true);
+  if (now.length) star(ctx, cached.plot, now[0], Math.max(9, font * 0.9));
+  return cached;
+}
+
+/** The four pictures of the panel read back from the canvas: 28x28 grey levels each, at the
+ * centre of every model pixel (device pixels), or null for a blank cell. */
+function readCells(canvas, rects) {
+  if (!rects) return null;
+  const ratio = canvas.width / parseFloat(canvas.style.width);
+  const ctx = canvas.getContext("2d");
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  return rects.map(({x, y, size}) => {
+    const out = [];
+    for (let i = 0; i < SIDE; i++) {
+      for (let j = 0; j < SIDE; j++) {
+        const px = Math.floor((x + (j + 0.5) * size / SIDE) * ratio);
+        const py = Math.floor((y + (i + 0.5) * size / SIDE) * ratio);
+        out.push(data[4 * (py * canvas.width + px)]);
+      }
+    }
+    return out;
+  });
+}
