@@ -13,7 +13,7 @@ Three things made the app's RSS climb under load although nothing leaked:
   back (glibc only trims the top of the heap by itself): `start_trimming` calls it from a
   daemon thread every few seconds, off every request's path.
 
-`python -m explorer.bench --load` measures the effect (BENCHMARKS.md, reliability). All are
+`python -m bench --load` measures the effect (BENCHMARKS.md, reliability). All are
 no-ops where libc is not glibc. LATENT_EXPLORER_TRIM_S sets the trimming period in seconds
 (0 turns it off).
 """

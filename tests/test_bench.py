@@ -11,17 +11,21 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from explorer.bench import compute, profiling, server
-from explorer.bench.cli import main
-from explorer.bench.report import Report, read_json, results_table, to_markdown, write_json
-from explorer.bench.stats import (MET, MET_P50, MISSED, NO_TARGET, NOT_RUN, Result, percentile,
+from bench import client, compute, profiling
+from bench.cli import main
+from bench.inputs import AppInputs
+from bench.page import PageRun, message_in
+from bench.report import Report, read_json, results_table, to_markdown, write_json
+from bench.stats import (MET, MET_P50, MISSED, NO_TARGET, NOT_RUN, Result, percentile,
                                   time_calls, verdict)
 from explorer.paths import checkpoint_stem
 
+REPO = Path(__file__).resolve().parent.parent
 MACHINE = {"cores": 2, "cpu_model": "test CPU", "torch": "2.x", "torch_threads": 2,
            "app_torch_threads": "torch default", "python": "3.11", "date": "2026-01-01",
            "commit": "abc1234", "loadavg_start": [0.1, 0.2, 0.3], "other_cores_busy": 0.0,
@@ -131,6 +135,11 @@ class FakeGradio(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.bodies.append(body)
+        if self.path == "/gradio_api/component_server/":         # a view's server function
+            reply = ({"error": "press Reset"} if body["fn_name"] == "refuse" else
+                     {"seq": 2, "run": 1, "start": 0, "taken": 1, "done": False, "steps": [{}]})
+            self._send(200, json.dumps(reply).encode(), "application/json")
+            return
         self._send(200, json.dumps({"event_id": "e1"}).encode(), "application/json")
 
     def do_GET(self):
@@ -150,7 +159,7 @@ class FakeGradio(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_gradio():
-    httpd = ThreadingHTTPServer((server.HOST, 0), FakeGradio)
+    httpd = ThreadingHTTPServer((client.HOST, 0), FakeGradio)
     httpd.bodies = []
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -161,13 +170,13 @@ def fake_gradio():
 
 def test_http_call_reads_the_result_and_sends_the_session(fake_gradio):
     port = fake_gradio.server_address[1]
-    seconds, data = server.call(port, "works", [1, None], session="s1")
+    seconds, data = client.call(port, "works", [1, None], session="s1")
     assert data == [1, "two"] and seconds > 0
     assert fake_gradio.bodies[-1] == {"data": [1, None], "session_hash": "s1"}
-    server.call(port, "works", [])
+    client.call(port, "works", [])
     assert "session_hash" not in fake_gradio.bodies[-1]
-    with pytest.raises(server.CallError, match="choose an image first"):
-        server.call(port, "fails", [])
+    with pytest.raises(client.CallError, match="choose an image first"):
+        client.call(port, "fails", [])
 
 
 # ---------------------------------------------------------------- smoke runs, no timing asserted
@@ -203,11 +212,19 @@ def test_quick_cli_without_the_app_writes_json_not_markdown(tmp_path, capsys):
     assert "| q(x_t\\|x_0) scrub" in capsys.readouterr().out
 
 
-def test_explorer_bench_never_imports_gradio():
-    code = ("import sys, explorer.bench.cli, explorer.bench.server, explorer.bench.browser, "
-            "explorer.bench.profiling; bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('gradio', 'gradio_client', 'ui')]; assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+def test_the_bench_never_imports_gradio_or_the_ui():
+    code = ("import sys, bench.cli, bench.server, bench.browser, bench.profiling, bench.load; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('gradio', 'gradio_client', "
+            "'ui', 'app')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=REPO)
+
+
+def test_the_backend_knows_nothing_of_the_bench():
+    """explorer/ is the backend: nothing in it imports the bench (which measures the app)."""
+    found = [f"{path.relative_to(REPO)}:{i}" for path in (REPO / "explorer").rglob("*.py")
+             for i, line in enumerate(path.read_text().splitlines(), 1)
+             if re.match(r"\s*(from|import)\s+(bench|explorer\.bench)\b", line)]
+    assert not found and not (REPO / "explorer" / "bench").exists()
 
 
 def test_javascript_profile_summary():
@@ -223,3 +240,81 @@ def test_javascript_profile_summary():
     inclusive, own = text.split("self ms/input")
     assert "3.0  render (plotly.js)" in inclusive and "2.0  draw (plotly.js)" in own
     assert "(idle)" not in text
+
+
+def test_a_server_function_call_and_its_refusal(fake_gradio):
+    port = fake_gradio.server_address[1]
+    seconds, reply = client.view_call(port, 174, "step", {"key": "k", "have": 0}, "s2")
+    assert reply["taken"] == 1 and seconds > 0
+    assert fake_gradio.bodies[-1] == {"data": {"key": "k", "have": 0}, "component_id": 174,
+                                      "fn_name": "step", "session_hash": "s2"}
+    with pytest.raises(client.CallError, match="press Reset"):
+        client.view_call(port, 174, "refuse", {})
+
+
+# ---------------------------------------------------------------- inputs from /config
+
+def config() -> dict:
+    """A /config as Gradio 6 writes it, cut down: a radio, a number, an image, a slider, a
+    gr.State and a view with server functions."""
+    component = lambda i, kind, elem_id=None, value=None, **props: {
+        "id": i, "type": kind, "props": {"elem_id": elem_id, "value": value, **props}}
+    return {"components": [
+        component(1, "radio", "dataset", "mnist", choices=[["mnist", "mnist"], ["fm", "fm"]]),
+        component(2, "number", "a-index", 0), component(3, "image", "a", {"path": "/tmp/a.png"}),
+        component(4, "slider", "vdm-t", 250, minimum=0, maximum=1000),
+        component(5, "state"), component(6, "textbox"),
+        component(7, "html", "vdm-run-view", server_fns=["follow", "step"])],
+        "dependencies": [
+            {"id": 0, "api_name": "vdm_forward", "inputs": [1, 2, 3, 4], "outputs": [3]},
+            {"id": 1, "api_name": "vdm_step", "inputs": [5], "outputs": [5, 3]},
+            {"id": 2, "api_name": "vdm_show", "inputs": [5, 4, 6], "outputs": [3]},
+            {"id": 3, "api_name": None, "inputs": [1], "outputs": []}]}
+
+
+def test_inputs_come_from_the_config_by_elem_id_with_defaults():
+    inputs = AppInputs(config())
+    assert inputs.data("vdm_forward", {"dataset": "fm", "a": None}, vdm_t=7) == [
+        "fm", 0, None, 7]                                    # a-index: its default
+    assert inputs.data("vdm_forward") == ["mnist", 0, {"path": "/tmp/a.png"}, 250]
+    assert inputs.data("vdm_forward", a_index=5)[1] == 5      # `_` stands for `-`
+    assert inputs.data("vdm_step") == []                      # gr.State: nothing sent
+    assert inputs.data("vdm_show", {"vdm-t": 3}) == [3, None]  # no elem_id: the default
+    assert inputs.takes("vdm_forward") == ["dataset", "a-index", "a", "vdm-t"]
+    assert inputs.fn_index("vdm_step") == 1 and inputs.choices("dataset") == ["mnist", "fm"]
+    view = inputs.view("vdm-run-view")
+    assert (view.component_id, view.functions) == (7, ("follow", "step"))
+
+
+def test_a_value_no_input_takes_is_an_error():
+    inputs = AppInputs(config())
+    with pytest.raises(KeyError, match="takes no input 'vdm-steps'.*dataset, a-index, a, vdm-t"):
+        inputs.data("vdm_forward", {"vdm-steps": 5})
+    with pytest.raises(KeyError, match="no event with api_name 'vdm_scrub'"):
+        inputs.data("vdm_scrub")
+
+
+# ---------------------------------------------------------------- the page's run
+
+def message(run, start, n, taken, done=False, head=None, active=False) -> dict:
+    msg = {"seq": 1, "run": run, "start": start, "taken": taken, "done": done,
+           "steps": [{"t": 900 - k} for k in range(start, start + n)], "active": active}
+    return {**msg, "head": head} if head else msg
+
+
+def test_the_page_run_folds_messages_as_the_page_does():
+    page = PageRun()
+    page.fold(message(3, 0, 0, 0, head={"key": "k3", "steps": 20}))
+    assert page.asked(shown=0) == {"key": "k3", "have": 0, "run": 3, "shown": 0}
+    page.fold(message(3, 0, 8, 12, active=True))              # a reply cut to 8 steps
+    assert (page.have, page.taken, page.active, page.finished) == (8, 12, True, False)
+    page.fold(message(2, 8, 4, 12))                           # another run's: ignored
+    assert page.have == 8
+    page.fold(message(3, 10, 2, 12))                          # builds on steps not held
+    assert page.have == 8
+    page.fold(message(3, 8, 12, 20, done=True))
+    assert page.finished and page.have == 20
+    page.fold(message(4, 0, 0, 0, head={"key": "k4", "steps": 5}))     # Reset: a new run
+    assert (page.key, page.run, page.have, page.steps) == ("k4", 4, 0, 5)
+    outputs = [None, message(4, 0, 0, 0, head={"key": "k4", "steps": 5}), {"path": "x"}]
+    assert message_in(outputs)["run"] == 4 and message_in([None, {"taken": 1}]) is None

@@ -371,6 +371,7 @@ def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
 def test_stop_freezes_the_run_on_the_frame_shown(page):
     """A 1000-step DDPM run, stopped once it is under way: nothing is drawn after the Stop
     click but the stop's reply (the same step), and the server's run ends on that step."""
+    page.get_by_role("tab", name="Diffusion (VDM)").click()       # also when run on its own
     run = page.locator("#vdm-run-view")
     page.locator("#vdm-sampler label", has_text="ddpm").click()
     page.locator("#vdm-steps input[type=number]").fill("1000")
@@ -380,7 +381,7 @@ def test_stop_freezes_the_run_on_the_frame_shown(page):
       const view = window.latentExplorer.run;
       view.actions.run();
       const poll = () => {
-        if (view.state.shown > 3) {
+        if (view.state.drawnShown > 3) {                  // step 4 or later on screen
           const t = performance.now();
           document.querySelector('#vdm-run-view [data-act=stop]').click();
           done({t, shown: view.state.shown});
@@ -414,6 +415,7 @@ def test_stop_freezes_the_run_on_the_frame_shown(page):
 
 
 def test_the_rest_of_the_vdm_tab(page):
+    page.get_by_role("tab", name="Diffusion (VDM)").click()
     page.locator("#vdm-itp-steps input[type=number]").fill("10")
     page.locator("#vdm-itp-steps input[type=number]").press("Enter")
     expect(page.locator("#vdm-itp-gif")).to_be_hidden()             # no empty placeholder

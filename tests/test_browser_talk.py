@@ -62,6 +62,9 @@ def test_a_sneaker_dissolving_then_the_keyboard(served):
     expect(scrub.locator(".le-xt-caption")).to_contain_text("t = 460")
     run = page.locator("#vdm-run-view .le-caption")
     expect(run).to_contain_text("0 taken")
+    # the page's first run is on the default dataset; the scene's dataset brings a new one
+    page.wait_for_function("(window.latentExplorer.run.state.history || {}).dataset "
+                           "=== 'fashion-mnist'")
     page.keyboard.press("s")
     expect(run).to_contain_text("1 taken")
     page.keyboard.press("p")

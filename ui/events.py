@@ -71,6 +71,9 @@ def on(fn: Callable, inputs: Sequence, outputs: Sequence, *, api_name: str,
     auto_ids = {_identity(trigger.__self__) for trigger in auto}
     handler = _quiet_when(fn, outputs, auto_ids) if auto else friendly(fn)
     kwargs.setdefault("show_progress", "hidden")
+    # a trigger while the view is being computed runs once that is done: the last answer is
+    # the one for the latest inputs (the page loading, then a scene's dataset, say)
+    kwargs.setdefault("trigger_mode", "always_last")
     return gr.on([*user, *auto], handler, _listed(inputs), _listed(outputs), api_name=api_name,
                  **kwargs)
 

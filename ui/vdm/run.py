@@ -176,20 +176,22 @@ def run(session: Session | None) -> Iterator[Session]:
     the step under way; the steps taken stay."""
     session = _require(session)
     model = STORE.model(session.dataset, "vdm")
-    with _Holding(session):
-        session.stop.clear()
-        session.active = True
-        session.notify()
-        try:
-            for _ in session.run.run(model.predict_noise, model.schedule):
-                session.shown = session.run.taken
-                session.notify()
-                if session.stop.is_set():                  # Stop: no step after this one
-                    break
-                yield session
-        finally:
-            session.active = False
+    try:
+        with _Holding(session):
+            session.stop.clear()
+            session.active = True
             session.notify()
+            try:
+                for _ in session.run.run(model.predict_noise, model.schedule):
+                    session.shown = session.run.taken
+                    session.notify()
+                    if session.stop.is_set():              # Stop: no step after this one
+                        break
+                    yield session
+            finally:
+                session.active = False
+    finally:
+        session.notify()                     # once the lock is free: a Stop may rewind now
 
 
 def stop(session: Session | None) -> None:

@@ -86,10 +86,12 @@ def _reverse(tab: VDMTab, page: gr.HTML, dataset: gr.Radio) -> None:
     settings = [dataset, tab.sampler, tab.steps, tab.eta, tab.seed, tab.spacing, tab.run_state]
     view_out = [tab.run_state, tab.run]
     event = lambda name: view_event(tab.run, name)                          # noqa: E731
+    # (a second reset while one runs, the page loading then a scene's dataset, runs after it:
+    # the last run made is the one the page and the session hold; `on` is always_last)
     on(reset_view, settings, [*view_out, tab.run_file], api_name="vdm_reset_view",
        api_visibility="undocumented", user=[event("reset")], auto=[page.load, dataset.change])
     on(reconfigure_view, settings, [*view_out, tab.run_file], api_name="vdm_reconfigure_view",
-       api_visibility="undocumented", trigger_mode="always_last",
+       api_visibility="undocumented",
        user=[tab.sampler.change, tab.steps.input, tab.eta.input, tab.seed.input,
              tab.spacing.change])
     # Step, Run, Stop, rewind and branch: the view's own server functions (ui/vdm/live.py)
@@ -103,8 +105,11 @@ def _reverse(tab: VDMTab, page: gr.HTML, dataset: gr.Radio) -> None:
     pictures = [tab.run_state, ports.panel, ports.film, ports.text, ports.numbers, ports.shown]
     api(run.api_reset, settings, pictures, api_name="vdm_reset")
     api(run.api_step, tab.run_state, pictures, api_name="vdm_step", **SAMPLER)
-    api_run = api(run.api_run, tab.run_state, pictures, api_name="vdm_run", **SAMPLER)
-    api(run.stop, tab.run_state, None, cancels=[api_run], api_name="vdm_stop").then(
+    api(run.api_run, tab.run_state, pictures, api_name="vdm_run", **SAMPLER)
+    # Stop sets the run's flag: the streaming run ends after the step under way and its stream
+    # completes with the last pictures (cancelling the event instead would leave a raw HTTP
+    # caller's stream open)
+    api(run.stop, tab.run_state, None, api_name="vdm_stop").then(
         friendly(run.api_stopped), tab.run_state, pictures, api_name="vdm_stopped",
         api_visibility="undocumented")
     api(run.api_show, [tab.run_state, ports.shown], pictures, api_name="vdm_show")

@@ -15,6 +15,7 @@ import {applyMessage, caption, filmPicks, panel, sampleAfter, stepsOnCurve, tBef
   from "../lib/runs.js";
 
 const SIDE = 28;
+const SLOW_EVERY_MS = 150;         // the filmstrip and the steps' plot during a Run
 
 export function mount({element, trigger, props, watch, server, config}) {
   const root = document.createElement("div");
@@ -53,7 +54,8 @@ export function mount({element, trigger, props, watch, server, config}) {
     .map((b) => [b.dataset.act, b]));
 
   const state = {history: null, shown: 0, running: false, frozen: false, following: false,
-                 filling: false, drawn: [], curve: null, layout: null};
+                 filling: false, drawn: [], curve: null, layout: null, slowDrawn: 0,
+                 drawnShown: 0};
   const test = (window.latentExplorer ??= {}).run = {state, drawn: state.drawn};
 
   // ------------------------------------------------------------ talking to the server
@@ -95,8 +97,9 @@ export function mount({element, trigger, props, watch, server, config}) {
     },
     stop: () => {
       if (!state.running) return;
-      state.frozen = true;                    // nothing more is drawn from here on
-      setRunning(false);
+      state.frozen = true;                    // nothing more is drawn from here on: the run
+      state.shown = state.drawnShown;         // stops on the step on screen (not on one that
+      setRunning(false);                      // came in but was not drawn yet)
       status.textContent = "stopped";
       call("stop", {shown: state.shown});
     },
@@ -119,11 +122,12 @@ export function mount({element, trigger, props, watch, server, config}) {
   /** Fold a message into the run (the view's value, or a server function's reply), draw it. */
   const apply = (msg) => {
     const h = state.history;
-    if (!msg || (h && !msg.head && (msg.run < h.run || (msg.run === h.run && msg.seq <= h.seq)))) {
+    // run ids only grow: a message of an older run (a late reply) is stale, head or not
+    if (!msg || (h && (msg.run < h.run || (!msg.head && msg.run === h.run && msg.seq <= h.seq)))) {
       return;
     }
     if (state.frozen && !msg.stopped && !msg.head) return;     // after Stop: its reply only
-    const following = !h || state.shown >= h.taken;
+    const following = !h || state.shown >= h.steps.length;        // at the newest step held
     const {history, need} = applyMessage(h, msg);
     if (!history) return;
     state.history = history;
@@ -136,8 +140,9 @@ export function mount({element, trigger, props, watch, server, config}) {
     if (need && !state.running) fill();
   };
 
-  /** During a Run: ask for the steps after those held, one reply per frame drawn at most,
-   * until the run is done, stopped, or has not moved for a while. */
+  /** During a Run: ask for the steps after those held, again as soon as a reply is in (the
+   * server answers once there is a new step), until the run is done, stopped, or has not moved
+   * for a while. Drawing stays at most once a frame (`draw`). */
   const follow = async () => {
     if (state.following) return;
     state.following = true;
@@ -152,7 +157,6 @@ export function mount({element, trigger, props, watch, server, config}) {
         const moved = h && h.steps.length !== before;
         quiet = moved || (reply && reply.active) ? 0 : quiet + 1;
         if (!reply || quiet > 2) { setRunning(false); break; }    // ended, refused or gone
-        await new Promise((next) => requestAnimationFrame(next));
       }
     } finally {
       state.following = false;
@@ -183,14 +187,21 @@ export function mount({element, trigger, props, watch, server, config}) {
     const font = fontSize(13);
     const shown = Math.min(state.shown, h.steps.length);
     drawPanel(panelCanvas, h, shown, width, font, config);
-    drawFilm(filmCanvas, h, shown, width, font, config);
-    state.curve = drawSteps(stepsCanvas, h, shown, width, font, state.curve);
+    // during a Run the filmstrip and the steps' plot follow at a calmer pace than the panel:
+    // each canvas redrawn is a layer the browser uploads again, and these two are the largest
+    const now = performance.now();
+    if (!state.running || now - state.slowDrawn >= SLOW_EVERY_MS) {
+      state.slowDrawn = now;
+      drawFilm(filmCanvas, h, shown, width, font, config);
+      state.curve = drawSteps(stepsCanvas, h, shown, width, font, state.curve);
+    }
     captionEl.textContent = caption(h, shown);
     slider.max = String(h.taken);
     slider.value = String(shown);
     kLabel.textContent = `${shown} (t = ${tBefore(h, shown)})`;
     buttons.rewind.disabled = buttons.branch.disabled = state.running;
     buttons.step.disabled = buttons.run.disabled = state.running || h.done;
+    state.drawnShown = shown;
     state.drawn.push([performance.now(), shown]);
     if (state.drawn.length > 5000) state.drawn.splice(0, 2500);
   });

@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from explorer.bench.stats import SECTIONS, Result
+from bench.stats import SECTIONS, Result
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parent.parent
 COLUMNS = ("measurement", "p50", "p95", "n", "target", "met?")
+COUNTS = ("requests", "tasks")                    # units of things counted
 
 
 # ---------------------------------------------------------------- the machine
@@ -143,6 +144,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.3f}x"
     if unit == "MiB":
         return f"{value:.0f} MiB"
+    if unit in COUNTS:
+        return f"{value:.0f} {unit}" if float(value).is_integer() else f"{value:.1f} {unit}"
     digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
     return f"{value:.{digits}f} {unit}"
 
@@ -156,7 +159,8 @@ def results_table(results: list[Result]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in results:
         name = f"{r.label}<br><sub>{_cell(r.note)}</sub>" if r.note else r.label
-        target = "—" if r.target is None else f"≤ {format_value(r.target, r.unit)}"
+        target = "—" if r.target is None else \
+            f"{'p95 ' if r.target_on == 'p95' else ''}≤ {format_value(r.target, r.unit)}"
         verdict = f"**{r.verdict}**" if r.verdict == "missed" else r.verdict
         lines.append("| " + " | ".join(_cell(c) for c in (
             name, format_value(r.p50, r.unit), format_value(r.p95, r.unit), r.n or "—", target,
@@ -186,10 +190,11 @@ def to_markdown(report: Report, title: str = "Benchmarks") -> str:
     """The whole report: header, one table per section, notes, profiles."""
     opts = report.options
     out = [f"# {title}", "",
-           "Written by `python -m explorer.bench` "
+           "Written by `python -m bench` "
            f"({' '.join(opts.get('argv', [])) or 'no options'}); do not edit by hand. "
            "p50 / p95 over n calls; a row meets its target when its p50 is at or under it "
-           "(\"met at p50, p95 over\" flags a slow tail).", ""]
+           "(\"met at p50, p95 over\" flags a slow tail), or its p95 where the target says "
+           "p95.", ""]
     out += machine_lines(report.machine) + [""]
     for section, heading in SECTIONS.items():
         rows = [r for r in report.results if r.section == section]
@@ -197,7 +202,9 @@ def to_markdown(report: Report, title: str = "Benchmarks") -> str:
             out += [f"## {heading}", "", results_table(rows), ""]
     missed = report.missed()
     out += ["## Summary", ""]
-    out.append("Missed: " + ", ".join(f"{r.label} ({format_value(r.p50, r.unit)} against "
+    judged = lambda r: r.p95 if r.target_on == "p95" else r.p50          # noqa: E731
+    out.append("Missed: " + ", ".join(f"{r.label} ({format_value(judged(r), r.unit)} against "
+                                      f"{'p95 ' if r.target_on == 'p95' else ''}"
                                       f"≤ {format_value(r.target, r.unit)})" for r in missed)
                if missed else "Every measured target was met.")
     out.append("")

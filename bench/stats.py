@@ -21,7 +21,8 @@ SECTIONS = {
     "compute": "In-process compute (explorer only, no UI, no PNG)",
     "http": ("Server round trip over HTTP (includes the UI's figure / PNG encoding and "
              "~5-7 ms of HTTP/queue overhead)"),
-    "browser": "In a real browser (Playwright + Debian Chromium), input to new image painted",
+    "browser": ("In a real browser (Playwright + Debian Chromium): input to canvas painted, the "
+                "reverse run as the page draws it"),
     "overhead": "Sampler overhead (full loop / the same number of bare forward passes)",
     "startup": "Cold start and memory of `python app.py`",
 }
@@ -65,9 +66,12 @@ class Result:
     n: int = 0                      # calls measured
     target: float | None = None
     note: str = ""                  # what the figure includes, fallbacks, why it was skipped
+    target_on: str = "p50"          # "p95": the target bounds the p95 (a frame interval's tail)
 
     @property
     def verdict(self) -> str:
+        if self.target_on == "p95":
+            return verdict(self.p95, None, self.target)
         return verdict(self.p50, self.p95, self.target)
 
     def to_dict(self) -> dict:
@@ -80,12 +84,23 @@ class Result:
 
     @classmethod
     def from_seconds(cls, key: str, section: str, label: str, seconds: Sequence[float],
-                     unit: str = "ms", target: float | None = None, note: str = "") -> "Result":
+                     unit: str = "ms", target: float | None = None, note: str = "",
+                     target_on: str = "p50") -> "Result":
         """A row from timings in seconds, shown in `unit` ("ms" or "s"); p95 only from 5 calls."""
-        scale = UNIT_SCALE[unit]
-        values = [s * scale for s in seconds]
+        return cls.from_values(key, section, label, [s * UNIT_SCALE[unit] for s in seconds],
+                               unit, target, note, target_on)
+
+    @classmethod
+    def from_values(cls, key: str, section: str, label: str, values: Sequence[float],
+                    unit: str, target: float | None = None, note: str = "",
+                    target_on: str = "p50") -> "Result":
+        """A row from values already in `unit` (counts, bytes); p95 only from 5 values."""
+        values = [float(v) for v in values]
+        if not values:
+            return cls.skipped(key, section, label, unit, "nothing was measured", target)
         return cls(key, section, label, unit, percentile(values, 50),
-                   percentile(values, 95) if len(values) >= 5 else None, len(values), target, note)
+                   percentile(values, 95) if len(values) >= 5 else None, len(values), target,
+                   note, target_on)
 
     @classmethod
     def skipped(cls, key: str, section: str, label: str, unit: str, reason: str,

@@ -1,27 +1,34 @@
-"""Many users at once: `python -m explorer.bench --load [--users 20] [--seconds 60]
+"""Many users at once: `python -m bench --load [--users 20] [--seconds 60]
 [--max-requests N] [--quick] [--dataset D] [--seed S] [--json FILE]`.
 
 `python app.py` is started (server.App), then N simulated users, each a thread with its own
-session hash, run a seeded random mix of interactions over raw HTTP (server.call) with 50-300 ms
-think times: the t-slider scrub (/vdm_forward, then /vdm_scrub a few times), the reverse process
-(/vdm_reset, a few /vdm_step, sometimes a streamed 20-step /vdm_run), the VAE (/vae_encode,
-/vae_interpolate, /vae_project on PCA), the HVAE (/hvae_resample), /vdm_curves, /vdm_dissolve,
-and a few deliberately bad calls (t beyond T, an unknown schedule, a gallery index out of range)
-that must come back as error events with a clear message: "refused as expected", counted apart
-from the errors. Bounded: no call starts after --seconds or after --max-requests calls, and the
-main thread stops waiting --seconds + CALL_TIMEOUT_S + 60 s after the start.
+session hash, run a seeded random mix of interactions over raw HTTP with 50-300 ms think times,
+as the page sends them (bench/users.py): a new image or seed for the scrub (/vdm_scrub_view;
+moving t costs no request), the reverse process (the page's /vdm_reset_view, then Step and Run
+through the run view's server functions `step`, `start` and `follow`; some users the public API's
+/vdm_reset, /vdm_step and streamed /vdm_run), the VAE (/vae_encode, /vae_interpolate,
+/vae_project on PCA), the HVAE (/hvae_resample), /vdm_curves, /vdm_dissolve, and a few
+deliberately bad calls (t beyond T, an unknown schedule, a gallery index out of range, a run key
+the server never gave) that must come back refused with a clear message: "refused as expected",
+counted apart from the errors. Every event's inputs come from the app's /config
+(bench/inputs.py). Bounded: no call starts after --seconds or after --max-requests calls, and
+the main thread stops waiting --seconds + CALL_TIMEOUT_S + 60 s after the start.
 
-Three checks ride along:
-- Stop: user 0 first starts a DDPM-1000 /vdm_run, cancels it after 2 s (POST
-  /gradio_api/cancel {session_hash, fn_index, event_id}: what the Stop button's cancels=[...]
-  sends) and takes one step, which is only served once the run has let go of the session. After
-  the load the same is done on the quiet app, with its CPU over 1 s before and after the cancel.
+The checks that ride along (bench/checks.py):
+- Stop, the page's way: user 0 starts a DDPM-1000 Run through the page's channel, follows it for
+  2 s and presses Stop (the `stop` server function, with the step it holds as the one shown);
+  the run must stay there and the next step be served. The API's way: user 3 streams a
+  DDPM-1000 /vdm_run and cancels it after 2 s (POST /gradio_api/cancel, as gradio_client's
+  Job.cancel() does), then takes a step. After the load both are done again on the quiet app,
+  with its CPU over 1 s before and after the Stop.
 - Sessions apart: users 1 and 2 run the same seeded DDPM run step by step at the same time;
   every step (taken, t and the step panel PNG's bytes) must equal a solo replay made before.
 - Memory: the same users first run for WARM_S seconds unmeasured (what grows once: their
   sessions, the first concurrent use of Gradio's threads); then the app's RSS before and after
   the measured load, each read once the app is quiet and has trimmed its heap
   (explorer/allocator.py), gives the growth per 1,000 interactions.
+- What a run costs: on the quiet app, the app's CPU seconds per completed 20-step run through
+  the page's channel against the API's streamed /vdm_run.
 
 The section "## Reliability: N users for S s" replaces an earlier one in BENCHMARKS.md (the rest
 of the file is kept); --json FILE writes the figures.
@@ -29,25 +36,28 @@ of the file is kept); --json FILE writes the figures.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from bench.checks import (COST_RUNS, LONG_RUN, QUICK_COST_RUNS, STOP_AFTER_S, TWIN_STEPS,
+                          StopResult, check_isolation, page_stop_check, run_cost, stop_check,
+                          twin_run)
+from bench.client import CallError, call, fetch, view_call
+from bench.inputs import AppInputs
+from bench.page import RUN_VIEW
+from bench.report import format_value, loadavg, machine_info
+from bench.server import App, cpu_seconds, proc_status
+from bench.stats import MET, MISSED, NOT_RUN, percentile, verdict
+from bench.users import (CALL_TIMEOUT_S, ERROR, OK, REFUSED, THINK_S, VIEW, Budget, Call, CallFn,
+                         Mix, Record, User, judge, plan, variants)
 from explorer.allocator import trim_period
-from explorer.bench.report import format_value, loadavg, machine_info
-from explorer.bench.server import App, CallError, call, cpu_seconds, proc_status
-from explorer.bench.stats import MET, MISSED, NOT_RUN, percentile, verdict
-from explorer.bench.users import (CALL_TIMEOUT_S, ERROR, LONG_RUN, OK, REFUSED, STOP_AFTER_S,
-                                  THINK_S, TWIN_STEPS, WEIGHTS, Budget, Call, Mix, Record,
-                                  StopResult, User, check_isolation, fetch, fn_index, judge, plan,
-                                  scenario, stop_check, twin_run)
 
 # what cli.py and tests/test_load.py import from here, the users' side re-exported
 __all__ = ["USERS", "SECONDS", "QUICK_USERS", "QUICK_SECONDS", "WARM_S", "QUICK_WARM_S",
            "TARGET_ERRORS", "TARGET_MB_PER_1000", "TARGET_STOP_CPU", "MB_PER_MIB", "HEADING",
-           "LoadReport", "resolve_mix", "run_load", "section",
+           "LoadReport", "resolve_mix", "run_load", "section", "sender", "warm_up",
            "CALL_TIMEOUT_S", "THINK_S", "STOP_AFTER_S", "LONG_RUN", "TWIN_STEPS", "OK", "REFUSED",
            "ERROR", "Budget", "Call", "Mix", "Record", "StopResult", "User", "check_isolation",
            "judge", "plan", "twin_run"]
@@ -74,8 +84,11 @@ class LoadReport:
     loadavg: list[float] = field(default_factory=list)  # 1-min loadavg every second of the load
     samples: list[tuple] = field(default_factory=list)  # (s, calls started, app RSS MiB) each s
     app_cores: float | None = None                      # the app's CPU during the load, cores
-    stop_load: StopResult | None = None
-    stop_quiet: StopResult | None = None
+    stop_load: StopResult | None = None      # the page's Stop under load (user 0)
+    stop_quiet: StopResult | None = None     # ... on the quiet app after the load
+    api_stop_load: StopResult | None = None  # the API's cancel under load (user 3)
+    api_stop_quiet: StopResult | None = None
+    run_cost: dict = field(default_factory=dict)        # checks.run_cost on the quiet app
     isolation: bool | None = None
     isolation_notes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -113,7 +126,6 @@ class LoadReport:
         """(measurement, value, target, verdict) rows."""
         errors, growth, steady = self.count(ERROR), self.growth_mb_per_1000(), \
             self.steady_mb_per_1000()
-        stop = self.stop_quiet
         iso = {True: "yes", False: "no", None: "not checked"}[self.isolation]
         return [
             ("errors (anything but a clear refusal of a bad call)", str(errors),
@@ -126,11 +138,13 @@ class LoadReport:
              verdict(steady, None, TARGET_MB_PER_1000)),
             ("sessions apart: 2 users' same seeded DDPM run = a solo replay, step by step", iso,
              "yes", NOT_RUN if self.isolation is None else MET if self.isolation else MISSED),
-            ("Stop stops the work: app CPU 0.5-1.5 s after the cancel (quiet app)",
-             "—" if stop is None or stop.cpu_after is None else
-             f"{stop.cpu_after:.0f}% of a core", f"≤ {TARGET_STOP_CPU:g}%",
-             NOT_RUN if stop is None else verdict(stop.cpu_after, None, TARGET_STOP_CPU)
-             if stop.stopped else MISSED),
+            *[(f"Stop stops the work ({how}): app CPU 0.5-1.5 s after the Stop (quiet app)",
+               "—" if stop is None or stop.cpu_after is None else
+               f"{stop.cpu_after:.0f}% of a core", f"≤ {TARGET_STOP_CPU:g}%",
+               NOT_RUN if stop is None else verdict(stop.cpu_after, None, TARGET_STOP_CPU)
+               if stop.stopped else MISSED)
+              for how, stop in (("the page's Stop", self.stop_quiet),
+                                ("the API's cancel", self.api_stop_quiet))],
         ]
 
     def to_dict(self) -> dict:
@@ -146,23 +160,27 @@ class LoadReport:
                 "loadavg_during": self.loadavg, "app_cores_during": self.app_cores,
                 "stop_under_load": self.stop_load and asdict(self.stop_load),
                 "stop_quiet": self.stop_quiet and asdict(self.stop_quiet),
+                "api_stop_under_load": self.api_stop_load and asdict(self.api_stop_load),
+                "api_stop_quiet": self.api_stop_quiet and asdict(self.api_stop_quiet),
+                "run_cost": self.run_cost,
                 "sessions_apart": self.isolation, "isolation_notes": self.isolation_notes,
                 "targets": [dict(zip(("measurement", "value", "target", "verdict"), t))
                             for t in self.targets()], "notes": self.notes}
 
 
-def resolve_mix(port: int, dataset: str, log: Callable[[str], None]) -> tuple[Mix, list[str]]:
+def resolve_mix(port: int, inputs: AppInputs, dataset: str,
+                log: Callable[[str], None]) -> tuple[Mix, list[str]]:
     """The dataset of each model family: `dataset`, or the first other one whose model the app
     has (asked over HTTP: an endpoint that says "not available" falls back)."""
     from explorer.data import DATASETS, load_gallery
-    probes = {"vdm": ("vdm_curves", lambda d: [d, 10]),
-              "vae": ("vae_encode", lambda d: [d, 0, None, 1, 0]),
-              "hvae": ("hvae_resample", lambda d: [d, 0, None, 1, 1.0, 1, 0, "prior mean"])}
+    probes = {"vdm": ("vdm_curves", {"vdm-t": 10}),
+              "vae": ("vae_encode", {"a-index": 0, "a": None, "vae-k": 1}),
+              "hvae": ("hvae_resample", {"a-index": 0, "a": None, "hvae-res-n": 1})}
     chosen, notes = {}, []
-    for family, (api, data) in probes.items():
+    for family, (api, values) in probes.items():
         for d in [dataset, *(d for d in DATASETS if d != dataset)]:
             try:
-                call(port, api, data(d))
+                call(port, api, inputs.data(api, values, dataset=d))
                 chosen[family] = d
                 break
             except CallError as err:
@@ -176,6 +194,25 @@ def resolve_mix(port: int, dataset: str, log: Callable[[str], None]) -> tuple[Mi
             log(notes[-1])
     sizes = {d: len(load_gallery(d).labels) for d in set(chosen.values())}
     return Mix(chosen["vdm"], chosen["vae"], chosen["hvae"], sizes), notes
+
+
+def sender(port: int, inputs: AppInputs, timeout: float = CALL_TIMEOUT_S) -> CallFn:
+    """The users' `call`: an event with the inputs the app's /config lists for it, or a server
+    function of the run view."""
+    view = inputs.view(RUN_VIEW).component_id
+
+    def send(c: Call, session: str) -> tuple[float, object]:
+        if c.via == VIEW:
+            return view_call(port, view, c.api, c.values, session, c.timeout or timeout)
+        return call(port, c.api, inputs.data(c.api, c.values), session, c.timeout or timeout)
+    return send
+
+
+def warm_up(user: User) -> list[Record]:
+    """Every variant of every interaction once (users.variants), in `user`'s session."""
+    for calls in variants(user.mix):
+        user.interact(calls)
+    return user.records
 
 
 def _monitor(pid: int, budget: Budget, stop: threading.Event, out: LoadReport) -> None:
@@ -216,20 +253,18 @@ def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: 
         log(f"app: first 200 after {app.first_200:.1f} s; waiting for its warm-up")
         app.wait_idle(120)
         port, pid = app.port, app.process.pid
-        mix, notes = resolve_mix(port, dataset, log)
+        inputs = AppInputs.fetch(port)
+        mix, notes = resolve_mix(port, inputs, dataset, log)
         report = LoadReport(options, machine, {"vdm": mix.vdm, "vae": mix.vae,
                                                "hvae": mix.hvae}, notes=notes)
         report.rss["start"] = proc_status(pid, "VmRSS")
-        send = lambda api, data, session: call(port, api, data, session, CALL_TIMEOUT_S)
+        send = sender(port, inputs)
         get = lambda url: fetch(port, url)
         log("warm-up: every kind of interaction once, and the solo replay of the twins' run")
         warm = User(-1, seed, mix, Budget(10**6, 10**6), send, think=(0.0, 0.0))
-        for name in WEIGHTS:
-            for c in scenario(name, random.Random(seed), mix):
-                warm.do(c)
+        warm_up(warm)
         solo: list = []
         twin_run(User(-2, seed, mix, Budget(10**6, 10**6), send), get, solo)
-        fn = fn_index(port, "vdm_run")
         report.notes += [f"warm-up: {r.message}" for r in warm.records if r.outcome == ERROR]
         app.wait_idle(30, 0.5)
         time.sleep(trim_period() + 1.0)
@@ -252,15 +287,19 @@ def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: 
         log(f"load: {users} users for {seconds:g} s (at most {max_requests} calls)")
         budget = Budget(max_requests, seconds)
         twins: dict[str, list] = {}
-        stop_found: dict = {}
+        stops: dict = {}
         prologues: dict[int, Callable[[User], None]] = {}
         if users >= 3:
-            prologues[0] = lambda u: stop_found.setdefault("r", stop_check(u, port, fn))
+            prologues[0] = lambda u: stops.setdefault("page", page_stop_check(u))
             for i in (1, 2):
                 twins[f"user {i}"] = []
                 prologues[i] = lambda u, out=twins[f"user {i}"]: twin_run(u, get, out)
         else:
             report.notes.append("fewer than 3 users: no Stop or isolation check under load")
+        if users >= 4:
+            prologues[3] = lambda u: stops.setdefault("api", stop_check(u, port, inputs))
+        else:
+            report.notes.append("fewer than 4 users: no check of the API's Stop under load")
         for u in crowd:
             u.budget = budget
         stop_monitor = threading.Event()
@@ -276,16 +315,22 @@ def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: 
             if u.index in alive:
                 report.records.append(Record("hard stop", 0.0, ERROR, f"user {u.index} was "
                                              "still waiting on a call at the hard stop"))
-        report.stop_load = stop_found.get("r")
+        report.stop_load, report.api_stop_load = stops.get("page"), stops.get("api")
         report.isolation, report.isolation_notes = check_isolation(solo, twins)
 
-        log("after: waiting for the app to go quiet and trim its heap, then its RSS and the "
-            "Stop check")
+        log("after: waiting for the app to go quiet and trim its heap, then its RSS, the Stop "
+            "checks and what a run costs")
         app.wait_idle(60, 1.0)
         time.sleep(trim_period() + 1.0)                  # the app's next malloc_trim has run
         report.rss["after"] = proc_status(pid, "VmRSS")
         quiet = User(-3, seed, mix, Budget(10**6, 10**6), send)
-        report.stop_quiet = stop_check(quiet, port, fn, pid)
+        report.stop_quiet = page_stop_check(quiet, pid, cpu_seconds)
+        app.wait_idle(30, 0.5)
+        report.api_stop_quiet = stop_check(quiet, port, inputs, pid, cpu_seconds)
+        app.wait_idle(30, 0.5)
+        runs = QUICK_COST_RUNS if seconds < SECONDS else COST_RUNS
+        log(f"what a run costs: {runs} runs through the page and {runs} through the API")
+        report.run_cost = run_cost(quiet, pid, cpu_seconds, runs, lambda: app.wait_idle(10, 0.3))
         report.records += [r for r in quiet.records if r.outcome == ERROR]
         return report
     finally:
@@ -293,6 +338,24 @@ def run_load(users: int, seconds: float, max_requests: int, dataset: str, seed: 
 
 
 # ---------------------------------------------------------------- the section
+
+def stop_text(stop: StopResult, label: str) -> str:
+    """The Stop row's measurement and value cells."""
+    cpu = (f"; app CPU {stop.cpu_during:.0f}% of a core before the Stop, "
+           f"{stop.cpu_after:.0f}% after" if stop.cpu_after is not None
+           and stop.cpu_during is not None else "")
+    if stop.via == "page":
+        return (f"the page's Stop {label}: a DDPM-1000 Run followed for {STOP_AFTER_S:g} s, then "
+                f"`stop` with the step held as the one shown | the run stopped at step "
+                f"{stop.steps_at_cancel} of {LONG_RUN[1]} ({stop.frames} steps held, the server "
+                f"{stop.ahead} ahead); `stop` answered {format_value(stop.cancel_ms, 'ms')} "
+                f"after it was sent, the run let go; the next step: {stop.step_after}{cpu}")
+    return (f"the API's Stop {label}: DDPM-1000 /vdm_run cancelled (POST /gradio_api/cancel) "
+            f"after {STOP_AFTER_S:g} s | stopped at step {stop.steps_at_cancel} of {LONG_RUN[1]} "
+            f"({stop.frames} frames streamed); the stream ended "
+            f"{format_value(stop.cancel_ms, 'ms')} after the cancel; the next step: "
+            f"{stop.step_after}{cpu}")
+
 
 def section(report: LoadReport) -> str:
     """The markdown section "## Reliability: N users for S s"."""
@@ -305,7 +368,7 @@ def section(report: LoadReport) -> str:
                  f"{max(load):.1f} at most, on {report.machine.get('cores')} cores" if load
                  else "loadavg not read")
     out = [f"{HEADING}: {o['users']} users for {o['seconds']:g} s", "",
-           f"Written by `python -m explorer.bench {' '.join(o.get('argv', []))}` on "
+           f"Written by `python -m bench {' '.join(o.get('argv', []))}` on "
            f"{report.machine.get('date')} (commit {report.machine.get('commit')}); do not edit "
            "by hand. Simulated users are threads with one session each, calling the app over raw "
            f"HTTP on 127.0.0.1 with {THINK_S[0] * 1e3:.0f}-{THINK_S[1] * 1e3:.0f} ms think times, "
@@ -327,16 +390,23 @@ def section(report: LoadReport) -> str:
         out.append(f"| {name} | {value} | {target} | "
                    f"{f'**{result}**' if result == MISSED else result} |")
     for label, stop in (("under load (user 0)", report.stop_load),
-                        ("quiet app, after the load", report.stop_quiet)):
+                        ("quiet app, after the load", report.stop_quiet),
+                        ("under load (user 3)", report.api_stop_load),
+                        ("quiet app, after the load", report.api_stop_quiet)):
         if stop is not None:
-            cpu = (f"; app CPU {stop.cpu_during:.0f}% of a core before the cancel, "
-                   f"{stop.cpu_after:.0f}% after" if stop.cpu_after is not None else "")
-            out.append(f"| Stop {label}: DDPM-1000 /vdm_run cancelled after "
-                       f"{STOP_AFTER_S:g} s | stopped at step {stop.steps_at_cancel} of "
-                       f"{LONG_RUN[1]} ({stop.frames} frames streamed); the stream ended "
-                       f"{format_value(stop.cancel_ms, 'ms')} after the cancel; the next step: "
-                       f"{stop.step_after}{cpu} | stops | "
+            out.append(f"| {stop_text(stop, label)} | stops | "
                        f"{MET if stop.stopped else f'**{MISSED}**'} |")
+    cost = report.run_cost
+    if cost:
+        seconds = lambda v: "—" if v is None else f"{v:.2f} s"
+        out.append(
+            f"| app CPU per completed {cost['steps']}-step DDPM run (quiet app, median of "
+            f"{cost['page_n']} / {cost['api_n']}): the page's channel (`start` + `follow`, one "
+            f"request a frame) vs the API's streamed /vdm_run | page "
+            f"{seconds(cost['page_cpu_s'])} ({seconds(cost['page_wall_s'])} wall, "
+            f"{cost['page_requests'] or 0:.0f} requests) vs API {seconds(cost['api_cpu_s'])} "
+            f"({seconds(cost['api_wall_s'])} wall); the idle app used "
+            f"{100 * cost['idle_cores']:.0f}% of a core | — | — |")
     out += ["", "| kind | served | refused as expected | errors | p50 | p95 |",
             "|---|---|---|---|---|---|"]
     for kind, k in sorted(kinds.items()):

@@ -1,20 +1,17 @@
 """The app as a user meets it: `python app.py` started as a subprocess (cold start, memory) and
-its stateless endpoints called over raw HTTP.
+its endpoints called over raw HTTP (bench/client.py), each with the inputs the app's /config
+says it takes (bench/inputs.py).
 
-An HTTP call is Gradio's two-step API: POST /gradio_api/call/<api> {"data": [...]} gives an
-event id, GET /gradio_api/call/<api>/<id> streams server-sent events until `complete` (or
-`error`). gradio_client is not used: it polls every 50 ms and would hide the real latency.
 The calls of a run share one session hash, as the events of one browser tab do: stateful
-endpoints (/vdm_scrub, /vdm_step) read the gr.State an earlier call left, and the ~30 ms Gradio
-spends building a new session's state is paid once (one row measures it on every call).
+endpoints (/vdm_step) read the gr.State an earlier call left, and the ~30 ms Gradio spends
+building a new session's state is paid once (one row measures it on every call). The page's
+Step is a server function of the run view (bench/page.py), measured here beside the API's.
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,21 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from explorer.bench.report import REPO
-from explorer.bench.stats import Result
-from explorer.samplers.base import DEFAULT_TIMESTEP_SPACING
+from bench.client import HOST, CallError, call, free_port, view_call
+from bench.inputs import AppInputs
+from bench.page import RUN_VIEW, PageRun, message_in
+from bench.report import REPO
+from bench.stats import Result
 
-HOST = "127.0.0.1"
-
-
-class CallError(RuntimeError):
-    """An endpoint answered with an error event (the message is the app's)."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+# what load.py, cli.py and the tests take from here, the client's side re-exported
+__all__ = ["HOST", "CallError", "call", "free_port", "proc_status", "cpu_seconds", "App",
+           "startup_results", "Endpoint", "endpoints", "send_row", "measure_http"]
 
 
 def proc_status(pid: int, field_name: str) -> float | None:
@@ -169,132 +160,135 @@ def startup_results(app: App, peak_mib: float | None) -> list[Result]:
     return out
 
 
-# ---------------------------------------------------------------- raw HTTP calls
+# ---------------------------------------------------------------- the HTTP rows
 
-def call(port: int, api: str, data: list, session: str | None = None,
-         timeout: float = 300.0) -> tuple[float, list]:
-    """One round trip: (seconds, the `complete` event's data). Raises CallError on an error.
-    Calls with the same `session` share one Gradio session (its gr.State values), as the
-    events of one browser tab do; without one, every call starts a new session."""
-    start = time.perf_counter()
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    body = {"data": data, **({"session_hash": session} if session else {})}
-    try:
-        conn.request("POST", f"/gradio_api/call/{api}", body=json.dumps(body),
-                     headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise CallError(f"POST /gradio_api/call/{api}: HTTP {response.status} {body[:200]!r}")
-        event_id = json.loads(body)["event_id"]
-        conn.request("GET", f"/gradio_api/call/{api}/{event_id}")
-        response = conn.getresponse()
-        event = None
-        while True:
-            line = response.readline()
-            if not line:
-                raise CallError(f"/{api}: the stream ended without a result")
-            line = line.decode().rstrip("\r\n")
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                payload = json.loads(line[5:].strip() or "null")
-                if event == "error":
-                    message = payload.get("error") if isinstance(payload, dict) else payload
-                    raise CallError(f"/{api}: {message}")
-                return time.perf_counter() - start, payload
-    finally:
-        conn.close()
-
-
-def vdm_reset_data(dataset: str, sampler: str, steps: int, eta: float, seed: int) -> list:
-    """/vdm_reset's inputs in the app's order (a raw HTTP call sends every one): a new reverse run
-    of `steps` with the app's default timestep spacing."""
-    return [dataset, sampler, steps, eta, seed, DEFAULT_TIMESTEP_SPACING]
+API, VIEW = "api", "view"          # a Gradio event by api_name, or a server function of the run view
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One HTTP row: `data(i)` is the i-th call's arguments (vary them so nothing is cached
-    by accident unless the row measures a cache); `setup` = (api, data) is called once first
-    in the same session (it fills the gr.State a stateful endpoint reads); `fresh` sends every
-    call from a new session."""
+    """One HTTP row. `data(i)` is the i-th call's input values keyed by elem_id (the rest take
+    the app's defaults: bench/inputs.py); vary them so nothing is cached by accident unless the
+    row measures a cache. `setup` = (api, values) is called once first in the same session (it
+    fills the gr.State a stateful endpoint reads, or starts the run a server function moves);
+    `fresh` sends every call from a new session; `via` VIEW calls the run view's server
+    function `api` about the run the setup started."""
     key: str
     api: str
     label: str
-    data: Callable[[int], list]
+    data: Callable[[int], dict]
     n_full: int
     n_quick: int
     unit: str = "ms"
     target: float | None = None
     note: str = ""
-    setup: tuple[str, list] | None = None
+    setup: tuple[str, dict] | None = None
     fresh: bool = False
+    via: str = API
 
 
 def endpoints(vdm_dataset: str, vae_dataset: str,
               pairs: dict[str, tuple[int, int]]) -> list[Endpoint]:
-    """The stateless endpoints; pairs[dataset] = gallery indices of inputs A and B (B + i on the
-    i-th call of a path or map, so each call draws something new)."""
+    """The rows; pairs[dataset] = gallery indices of inputs A and B (B + i on the i-th call of a
+    path or map, so each call draws something new)."""
     t = lambda i: 1 + (37 * i + 11) % 999                              # distinct t in 1..999
     a, b = pairs[vdm_dataset]
+    A = {"dataset": vdm_dataset, "a-index": a, "a": None}
+    ddim_1000 = {"dataset": vdm_dataset, "vdm-sampler": "ddim", "vdm-steps": 1000, "vdm-eta": 0.0,
+                 "vdm-seed": 0}
     return [
-        Endpoint("vdm_scrub", "vdm_scrub", "/vdm_scrub: the t slider's own path, a new t",
-                 lambda i: [t(i)], 50, 10, "ms", 20.0, setup=(
-                     "vdm_forward", [vdm_dataset, a, None, "cosine", 0, 250]), note=(
-                     "stateful (x_0 and eps in the session's gr.State): mixes them, composes the "
-                     "PNG and the histogram figure; the page asks for it once a move of t ends "
-                     "(while t moves, the page paints x_t itself)")),
+        Endpoint("vdm_scrub_view", "vdm_scrub_view",
+                 "/vdm_scrub_view: a new image or seed for the page's scrub (x_0, eps, tables)",
+                 lambda i: {**A, "vdm-schedule": "cosine", "vdm-noise-seed": i}, 50, 10, note=(
+                     "what the page asks once per new image A, schedule or seed: x_0 and eps as "
+                     "float32, the schedules' tables (cached per dataset); moving t then costs "
+                     "no request at all (the page mixes x_t itself)")),
         Endpoint("vdm_curves", "vdm_curves", "/vdm_curves: schedule curves with a cursor at t",
-                 lambda i: [vdm_dataset, t(i)], 50, 10,
-                 note="runs beside /vdm_scrub when a move of t ends"),
+                 lambda i: {"dataset": vdm_dataset, "vdm-t": t(i)}, 50, 10,
+                 note="the public API's curves (the page draws its own)"),
         Endpoint("vdm_curves_fresh", "vdm_curves", "/vdm_curves again, a new session every call",
-                 lambda i: [vdm_dataset, t(i)], 20, 5, fresh=True, note=(
+                 lambda i: {"dataset": vdm_dataset, "vdm-t": t(i)}, 20, 5, fresh=True, note=(
                      "what a call without a session hash pays: Gradio builds a session state "
                      "from every block's config (a browser tab pays it once)")),
         Endpoint("vdm_forward", "vdm_forward", "/vdm_forward: image A and eps drawn, x_t at a t",
-                 lambda i: [vdm_dataset, a, None, "cosine", i % 1000, t(i)], 50, 10, note=(
-                     "the stateless scrub: resolves A, draws eps from the seed, then as "
-                     "/vdm_scrub")),
+                 lambda i: {**A, "vdm-schedule": "cosine", "vdm-noise-seed": i % 1000,
+                            "vdm-t": t(i)}, 50, 10, note=(
+                     "the public API's scrub: resolves A, draws eps from the seed, mixes x_t, "
+                     "composes the PNG and the histogram figure")),
+        Endpoint("vdm_reset_view", "vdm_reset_view", "/vdm_reset_view: a new run for the page "
+                 "(DDIM, 1000 steps)", lambda i: {**ddim_1000, "vdm-seed": i}, 20, 5, note=(
+                     "the page's Reset: x_T drawn, the run's head (timesteps, log-SNR curve, x_T) "
+                     "as compact arrays")),
+        Endpoint("view_step", "step", "the page's Step: the run view's `step` server function",
+                 lambda i: {}, 50, 10, "ms", 25.0, setup=("vdm_reset_view", ddim_1000),
+                 via=VIEW, note=(
+                     "one POST /gradio_api/component_server/, DDIM with 1000 steps: one network "
+                     "call, the step's three 28x28 pictures as uint8 (~3 KB)")),
         Endpoint("vdm_step", "vdm_step", "/vdm_step: one reverse step of the session's run",
-                 lambda i: [], 50, 10, "ms", 25.0, setup=(
-                     "vdm_reset", vdm_reset_data(vdm_dataset, "ddim", 1000, 0.0, 0)), note=(
-                     "stateful, DDIM with 1000 steps: one network call, the step panel and "
-                     "filmstrip PNGs")),
+                 lambda i: {}, 50, 10, "ms", 25.0, setup=("vdm_reset", ddim_1000), note=(
+                     "the public API, DDIM with 1000 steps: one network call, the step panel "
+                     "and filmstrip PNGs")),
         Endpoint("vdm_denoise", "vdm_denoise", "/vdm_denoise: noise A to t = 500, DDIM-25 back",
-                 lambda i: [vdm_dataset, a, None, 500, 25, "ddim", i], 20, 3, "s",
+                 lambda i: {**A, "vdm-nd-t": 500, "vdm-nd-steps": 25, "vdm-nd-sampler": "ddim",
+                            "vdm-nd-seed": i}, 20, 3, "s",
                  note="4 noises in one batch, 25 DDIM steps, a 4x3 PNG grid"),
         Endpoint("vdm_interpolate", "vdm_interpolate",
                  "/vdm_interpolate: A to B through DDIM-50-inverted x_T, 8 frames",
-                 lambda i: [vdm_dataset, a, None, b + i, None, 8, 50], 10, 2, "s",
+                 lambda i: {**A, "b-index": b + i, "b": None, "vdm-frames": 8,
+                            "vdm-itp-steps": 50}, 10, 2, "s",
                  note="DDIM-50 inversion of 2 images + DDIM-50 decoding of 8 frames"),
         *vae_endpoints(vae_dataset, *pairs[vae_dataset]),
     ]
 
 
 def vae_endpoints(vae_dataset: str, a: int, b: int) -> list[Endpoint]:
+    AB = lambda i: {"dataset": vae_dataset, "a-index": a, "a": None, "b-index": b + i, "b": None,
+                    "vae-frames": 10}
     return [
         Endpoint("vae_interpolate", "vae_interpolate", "/vae_interpolate: 10-frame lerp and slerp",
-                 lambda i: [vae_dataset, a, None, b + i, None, 10], 50, 10, "ms", 100.0,
+                 AB, 50, 10, "ms", 100.0,
                  note="encode, both paths decoded, 3 PNG strips and a norm plot"),
         Endpoint("vae_project_pca", "vae_project", "/vae_project: PCA map with A, B and paths",
-                 lambda i: [vae_dataset, "pca", 30, a, None, b + i, None, 10], 50, 10, "ms", 100.0,
-                 note="the fitted PCA map from the cache, A / B / paths placed, the figure"),
+                 lambda i: {**AB(i), "vae-method": "pca", "vae-perplexity": 30}, 50, 10, "ms",
+                 100.0, note="the fitted PCA map from the cache, A / B / paths placed, the figure"),
         Endpoint("vae_project_tsne_cold", "vae_project",
                  "/vae_project: t-SNE map, first call (fits)",
-                 lambda i: [vae_dataset, "tsne", 30, a, None, b, None, 10], 1, 1, "s", 5.0,
+                 lambda i: {**AB(0), "vae-method": "tsne", "vae-perplexity": 30}, 1, 1, "s", 5.0,
                  note="cold unless an earlier visitor fitted it (the warm-up fits PCA only)"),
         Endpoint("vae_project_tsne_cached", "vae_project", "/vae_project: t-SNE map, repeat",
-                 lambda i: [vae_dataset, "tsne", 30, a, None, b + i, None, 10], 20, 5, "ms", 50.0,
-                 note="cached fit; A and B placed with openTSNE's transform; the figure"),
+                 lambda i: {**AB(i), "vae-method": "tsne", "vae-perplexity": 30}, 20, 5, "ms",
+                 50.0, note="cached fit; A and B placed with openTSNE's transform; the figure"),
     ]
+
+
+def send_row(port: int, inputs: AppInputs, e: Endpoint, i: int, session: str,
+             run: PageRun | None = None) -> tuple[float, object]:
+    """The i-th call of row `e`: an event with the inputs /config lists, or (via VIEW) a server
+    function of the run view about `run`, which takes in the reply."""
+    if e.via == VIEW:
+        seconds, reply = view_call(port, inputs.view(RUN_VIEW).component_id, e.api,
+                                   run.asked(**e.data(i)), session)
+        run.fold(reply)
+        return seconds, reply
+    return call(port, e.api, inputs.data(e.api, e.data(i)), session=session)
+
+
+def start_row(port: int, inputs: AppInputs, e: Endpoint, session: str) -> PageRun:
+    """Call the row's setup in `session`; the run it started, as a page holds it."""
+    run = PageRun()
+    if e.setup:
+        api, values = e.setup
+        run.fold(message_in(call(port, api, inputs.data(api, values), session=session)[1]))
+    return run
 
 
 def measure_http(port: int, vdm_dataset: str, vae_dataset: str,
                  pairs: dict[str, tuple[int, int]], quick: bool = False,
-                 log: Callable[[str], None] = lambda s: None) -> list[Result]:
-    """Every endpoint's round trip from one session, as the events of one browser tab (one
-    untimed warm-up call first for the rows in ms)."""
+                 log: Callable[[str], None] = lambda s: None,
+                 inputs: AppInputs | None = None) -> list[Result]:
+    """Every row's round trip from one session, as the events of one browser tab (one untimed
+    warm-up call first for the rows in ms)."""
+    inputs = inputs or AppInputs.fetch(port)
     session = "bench" + os.urandom(6).hex()
     results = []
     for e in endpoints(vdm_dataset, vae_dataset, pairs):
@@ -304,12 +298,11 @@ def measure_http(port: int, vdm_dataset: str, vae_dataset: str,
         label = f"{e.label} ({vae_dataset if e.api.startswith('vae') else vdm_dataset})"
         fresh = lambda i: "bench" + os.urandom(6).hex() if e.fresh else session
         try:
-            if e.setup:
-                call(port, *e.setup, session=session)
+            run = start_row(port, inputs, e, session)
             if e.unit == "ms":                                     # the slow rows need none
-                call(port, e.api, e.data(n), session=fresh(n))      # warm-up
-            seconds = [call(port, e.api, e.data(i), session=fresh(i))[0] for i in range(n)]
-        except (CallError, OSError) as err:
+                send_row(port, inputs, e, n, fresh(n), run)        # warm-up
+            seconds = [send_row(port, inputs, e, i, fresh(i), run)[0] for i in range(n)]
+        except (CallError, OSError, KeyError) as err:
             results.append(Result.skipped(key, "http", label, e.unit, str(err)[:300], e.target))
             continue
         results.append(Result.from_seconds(key, "http", label, seconds, e.unit, e.target, e.note))

@@ -1,11 +1,11 @@
-"""`python -m explorer.bench`: measure, print the table, write BENCHMARKS.md and --json FILE.
+"""`python -m bench`: measure, print the table, write BENCHMARKS.md and --json FILE.
 
 The order keeps the parts from disturbing each other: in-process compute first, then the app
 started cold as a subprocess (cold start), left to finish its warm-up, then the HTTP round trips,
 then the browser, then the app's peak memory.
 
-`python -m explorer.bench --load [--users 20] [--seconds 60] [--max-requests N] [--quick]` runs
-the load test instead (explorer/bench/load.py): simulated users at once over raw HTTP, errors,
+`python -m bench --load [--users 20] [--seconds 60] [--max-requests N] [--quick]` runs
+the load test instead (bench/load.py): simulated users at once over raw HTTP, errors,
 latency per kind, RSS growth, Stop and session isolation; it rewrites only the "## Reliability"
 section of BENCHMARKS.md (a full run keeps that section).
 """
@@ -23,10 +23,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from explorer.bench import compute, load, profiling
-from explorer.bench.report import (REPO, Report, find_section, machine_info, replace_section,
+from bench import compute, load, profiling
+from bench.inputs import AppInputs
+from bench.report import (REPO, Report, find_section, machine_info, replace_section,
                                    to_markdown, write_json)
-from explorer.bench.stats import Result
+from bench.stats import Result
 from explorer.data import DATASETS, load_gallery
 from explorer.paths import checkpoint_stem
 
@@ -38,7 +39,7 @@ def log(message: str) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="fewer calls (a run under a minute on an idle machine); writes "
                         "BENCHMARKS.md only with --write")
@@ -65,7 +66,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-out", metavar="FILE", help="also save the profiles as text")
     p.add_argument("--output", metavar="FILE", default=str(BENCHMARKS_MD),
                    help="where the markdown goes (default: BENCHMARKS.md at the repository root)")
-    g = p.add_argument_group("load test (--load: many users at once, see explorer/bench/load.py)")
+    g = p.add_argument_group("load test (--load: many users at once, see bench/load.py)")
     g.add_argument("--load", action="store_true",
                    help="run only the load test: simulated users with mixed interactions over "
                         "raw HTTP; replaces the Reliability section of --output (with --quick "
@@ -99,7 +100,7 @@ def first_with(name: str, dataset: str) -> str | None:
 
 
 def run_app_parts(args, results: list[Result], notes: list[str], profiles: dict[str, str]) -> None:
-    from explorer.bench import server
+    from bench import server
     log("app: starting `python app.py` (cold start)")
     try:
         app = server.App.start(args.app_threads)
@@ -114,7 +115,8 @@ def run_app_parts(args, results: list[Result], notes: list[str], profiles: dict[
             pairs = {d: gallery_pair(d) for d in {vdm_ds, vae_ds}}
             if vae_ds != args.dataset:
                 notes.append(f"HTTP: the /vae_* endpoints use {vae_ds}: {args.dataset} has no VAE")
-            results += server.measure_http(app.port, vdm_ds, vae_ds, pairs, args.quick, log)
+            results += server.measure_http(app.port, vdm_ds, vae_ds, pairs, args.quick, log,
+                                           AppInputs.fetch(app.port))
             names = [p[5:] for p in args.profile if p.startswith("http:")]
             if "missed" in args.profile:
                 names += [r.key[5:] for r in results
@@ -126,15 +128,16 @@ def run_app_parts(args, results: list[Result], notes: list[str], profiles: dict[
                     continue
                 log(f"profile: py-spy on the app over {name}")
                 session = f"bench-profile-{name}"
-                if endpoint.setup:
-                    server.call(app.port, *endpoint.setup, session=session)
-                work = lambda: [server.call(app.port, endpoint.api, endpoint.data(i),
-                                            session=None if endpoint.fresh else session)
+                inputs = AppInputs.fetch(app.port)
+                run = server.start_row(app.port, inputs, endpoint, session)
+                work = lambda: [server.send_row(app.port, inputs, endpoint, i,
+                                                f"{session}-{i}" if endpoint.fresh else session,
+                                                run)
                                 for i in range(30 if endpoint.unit == "ms" else 2)]
                 profiles[f"http:{name} (py-spy on the app)"] = profiling.pyspy_text(
                     app.process.pid, work)
         if not args.no_browser:
-            from explorer.bench import browser
+            from bench import browser
             wanted = {p.split(":", 1)[1] if ":" in p else "scrub"
                       for p in args.profile if p.startswith("browser")}
             wanted |= {"missed"} & set(args.profile)

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from explorer.bench.stats import Result, percentile, time_calls
+from bench.stats import Result, percentile, time_calls
 from explorer.checkpoint import CheckpointError, load_checkpoint
 from explorer.data import DATASETS, ImageSet, load_gallery, to_float, to_uint8
 from explorer.diffusion import q_sample
