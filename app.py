@@ -23,11 +23,14 @@ from explorer.data import DATASETS  # noqa: E402
 from ui import hvae, talk, vae, vdm  # noqa: E402
 from ui.common import friendly  # noqa: E402
 from ui.events import api  # noqa: E402
+from ui.guard import Blocks  # noqa: E402
 from ui.page import event_data, view, view_event  # noqa: E402
 from ui.panel import create_input_panel, hover_image, wire_input_panel  # noqa: E402
 from ui.store import STORE  # noqa: E402
 
-with gr.Blocks(title="Latent Explorer") as demo:
+# Gradio's cache (uploads, and a copy of every file an event returns) is pruned every 30 min of
+# files older than 3 hours; the app's own output folder is bounded in ui/common.py (prune_files)
+with Blocks(title="Latent Explorer", delete_cache=(1800, 3 * 3600)) as demo:   # ui/guard.py
     with gr.Row(equal_height=True, elem_id="top"):
         with gr.Column(scale=3, min_width=300):
             gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small "
@@ -77,8 +80,10 @@ with gr.Blocks(title="Latent Explorer") as demo:
               api_name="talk_scene", api_visibility="undocumented")
 
 # Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one
-# slot (concurrency_id "projection") so one user's t-SNE cannot starve the rest.
-demo.queue(default_concurrency_limit=4)
+# slot (concurrency_id "projection") so one user's t-SNE cannot starve the rest. Every call goes
+# through the queue (the page, gradio_client, POST /gradio_api/call/<api_name>): api_open=False
+# closes the direct route (POST /gradio_api/run/<api_name>) that would skip it.
+demo.queue(default_concurrency_limit=4, api_open=False)
 
 
 # Gradio keeps a copy of the page's component settings for every session it has seen, about

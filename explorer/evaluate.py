@@ -24,6 +24,7 @@ from explorer import cli
 from explorer.checkpoint import load_checkpoint
 from explorer.data import load_dataset, load_gallery
 from explorer.likelihood import nats_to_bpd
+from explorer.paths import shown_path
 
 PIXELS = 28 * 28
 
@@ -80,7 +81,8 @@ def score_samples(path: str, dataset: str, judge_stem=None) -> dict:
     from explorer.frechet import distance, floor, load_judge
     samples = np.load(path, allow_pickle=False)
     if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != (28, 28):
-        raise SystemExit(f"{path}: expected uint8 (N, 28, 28), got {samples.dtype} {samples.shape}")
+        raise SystemExit(f"{shown_path(path)}: expected uint8 (N, 28, 28), got {samples.dtype} "
+                         f"{samples.shape}")
     judge, meta = load_judge(dataset, judge_stem)
     try:
         reference, against = load_dataset(dataset, "test").images, "test"

@@ -18,6 +18,7 @@ import time
 from explorer import cli
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import DATASETS
+from explorer.paths import shown_path
 from explorer.train import chain, training_images
 
 
@@ -36,14 +37,15 @@ def main(argv=None) -> int:
     stem = args.checkpoint or cli.default_stem("vdm", args.dataset)
     old, meta = load_checkpoint(stem)
     if old.kind != "vdm" or meta.get("dataset", args.dataset) != args.dataset:
-        raise SystemExit(f"{stem} holds a {old.kind} for {meta.get('dataset')}, "
+        raise SystemExit(f"{shown_path(stem)} holds a {old.kind} for {meta.get('dataset')}, "
                          f"not a vdm for {args.dataset}")
     started = time.time()
     model = type(old)(dataclasses.replace(old.config, prior="fitted", prior_rank=args.rank))
     missing, unexpected = model.load_state_dict(
         {k: v for k, v in old.state_dict().items() if not k.startswith("prior.")}, strict=False)
     if unexpected or any(not k.startswith("prior.") for k in missing):
-        raise SystemExit(f"{stem}: weights do not fit the VDM ({missing}, {unexpected})")
+        raise SystemExit(f"{shown_path(stem)}: weights do not fit the VDM "
+                         f"({missing}, {unexpected})")
     model.fit_prior(training_images(args.dataset, meta.get("training_images"), meta.get("seed", 0)))
     argv = ["--dataset", args.dataset, "--rank", str(args.rank)]
     if args.checkpoint:

@@ -1,8 +1,9 @@
-"""Measure the shipped models and write MODELS.md from what their JSON records.
+"""Measure the shipped models, check their weights and write MODELS.md from their JSON records.
 
     python -m explorer.report measure --dataset fashion-mnist   # figures into pretrained/<d>/*.json
     python -m explorer.report spread --dataset fashion-mnist    # the headline scores at 5 draws
     python -m explorer.report table                               # MODELS.md from those records
+    python -m explorer.report verify                              # weights against their digests
 
 `measure` evaluates each checkpoint on the test split (-ELBO terms in bits/dim), counts active
 units, and scores samples by their Frechet distance on the judge's features (explorer.frechet,
@@ -10,6 +11,9 @@ not Inception FID), each beside the train-vs-test floor for the same number of i
 `spread` repeats the scores the VAE-vs-VDM comparison rests on (VAE prior samples, VDM DDIM-50)
 with other draw seeds, to show how far one draw of n images can be trusted.
 Only the JSON metadata is rewritten; weights are never touched.
+`verify` reads every shipped weight file (and judge) and checks it against the SHA-256 its record
+holds: one line per file (ok, or the reason: damaged, missing, ...), and a non-zero exit status
+when any is not ok.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ import numpy as np
 import torch
 
 from explorer import cli
-from explorer.checkpoint import load_checkpoint, read_record
+from explorer.checkpoint import CheckpointError, load_checkpoint, read_record, verify_weights
 from explorer.data import DATASETS, load_dataset, to_uint8
 from explorer.evaluate import evaluate
 from explorer.frechet import distance, floor, load_judge, reference_images
-from explorer.paths import pretrained_dir
+from explorer.paths import pretrained_dir, shown_path
 from explorer.sample import draw
 from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO
 
@@ -313,6 +317,27 @@ def table(root: Path | None = None) -> str:
             "with --init):\n\n```bash\n" + "\n\n".join(commands) + "\n```\n")
 
 
+def verify(root: Path | None = None) -> list[tuple[bool, str]]:
+    """Each shipped checkpoint's weights (`SHIPPED` and the judge, for every dataset) against the
+    SHA-256 its record holds, as (ok, the line that says so or what is wrong)."""
+    root = root or pretrained_dir()
+    return [_verify_line(root / dataset / name)
+            for dataset in DATASETS for name in SHIPPED + ("judge",)]
+
+
+def _verify_line(stem: Path) -> tuple[bool, str]:
+    """(ok, "ok <weights>" / "unrecorded <weights> (...)" / the CheckpointError: "damaged ...",
+    "missing ...", ...) for one checkpoint."""
+    try:
+        state = verify_weights(stem)
+    except CheckpointError as err:
+        return False, str(err)
+    shown = shown_path(stem.with_suffix(".safetensors"))
+    if state == "ok":
+        return True, f"ok {shown}"
+    return False, f"unrecorded {shown} (its record holds no weights_sha256)"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer.report", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -336,7 +361,12 @@ def main(argv=None) -> int:
     d.add_argument("--threads", type=int, default=None)
     t = sub.add_parser("table", help="print the MODELS.md table")
     t.add_argument("--write", default=None, help="write to this file instead of printing")
+    sub.add_parser("verify", help="check every shipped weight file against its record's SHA-256")
     args = p.parse_args(argv)
+    if args.command == "verify":
+        lines = verify()
+        print("\n".join(line for _, line in lines))
+        return 0 if all(ok for ok, _ in lines) else 1
     if args.command == "table":
         text = table()
         if args.write:

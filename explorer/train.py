@@ -22,6 +22,7 @@ from explorer.data import batches, load_dataset
 from explorer.evaluate import evaluate
 from explorer.likelihood import nats_to_bpd
 from explorer.models import MODELS
+from explorer.paths import shown_path
 
 PIXELS = 28 * 28
 PROBE_STEPS = 100   # steps timed (after PROBE_SKIP warm-up steps) to fit a run to --max-minutes
@@ -87,8 +88,8 @@ def main(argv=None) -> int:
     if args.init:
         model, previous = load_checkpoint(args.init, map_location=args.device)
         if model.kind != args.model or previous.get("dataset", args.dataset) != args.dataset:
-            raise SystemExit(f"{args.init} holds a {model.kind} for {previous.get('dataset')}, "
-                             f"not a {args.model} for {args.dataset}")
+            raise SystemExit(f"{shown_path(args.init)} holds a {model.kind} for "
+                             f"{previous.get('dataset')}, not a {args.model} for {args.dataset}")
         config = model.config
         if args.overrides:   # e.g. a new training loss; the weights must still fit the network
             config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides),
@@ -100,7 +101,8 @@ def main(argv=None) -> int:
                 hint = ("; a trained VDM's prior is fitted by python -m explorer.fit_prior"
                         if "prior" in cli.parse_overrides(args.overrides) else "")
                 raise SystemExit(f"--set {' '.join(args.overrides)} changes the network of "
-                                 f"{args.init}, so its weights do not fit{hint}: {err}") from None
+                                 f"{shown_path(args.init)}, so its weights do not fit{hint}: "
+                                 f"{err}") from None
     else:
         config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
         model = model_cls(config).to(args.device)

@@ -1,5 +1,8 @@
 """Checkpoints: safetensors + JSON rebuild an identical model; bad files give clear messages."""
 
+import hashlib
+import json
+
 import pytest
 import torch
 
@@ -32,6 +35,14 @@ def test_round_trip_rebuilds_an_identical_model(kind, tmp_path, images):
     assert meta == {"dataset": "mnist", "seed": 1}
     with torch.no_grad():
         assert torch.equal(_outputs(loaded, images), _outputs(model, images))
+
+
+def test_the_record_holds_the_sha256_of_the_weights_written(tmp_path):
+    stem = save_checkpoint(MODELS["vae"](TINY["vae"]), tmp_path / "vae", meta={"seed": 1})
+    record = json.loads(stem.with_suffix(".json").read_text())
+    assert list(record) == ["kind", "config", "weights_sha256", "meta"]
+    digest = hashlib.sha256(stem.with_suffix(".safetensors").read_bytes()).hexdigest()
+    assert record["weights_sha256"] == digest
 
 
 def test_missing_weights_name_the_file_and_the_rebuild_command(tmp_path):

@@ -106,9 +106,9 @@ def test_vdm_scrub_gif_has_n_frames_from_the_image_to_noise(served, schedule, n)
 
 def test_vdm_scrub_gif_bad_arguments(served):
     client = session(served)
-    with pytest.raises(AppError, match="less than minimum value 2"):
+    with pytest.raises(AppError, match="frames: 1 is not valid; valid: a whole number in 2"):
         client.predict(DS, 4, None, "cosine", 3, 1, api_name="/vdm_scrub_gif")
-    with pytest.raises(AppError, match="not in the list of choices"):
+    with pytest.raises(AppError, match="schedule: 'sigmoid' is not valid"):
         client.predict(DS, 4, None, "sigmoid", 3, 10, api_name="/vdm_scrub_gif")
 
 

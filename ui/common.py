@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from explorer.checkpoint import CheckpointError
 from explorer.imageio import SIDE, to_model_input  # noqa: F401  (re-exported for the tabs)
-from explorer.validate import check_float, check_int, check_seed  # noqa: F401  (re-exported)
+from explorer.validate import SEED_MAX, check_float, check_int, check_seed  # noqa: F401
 
 log = logging.getLogger("latent_explorer")
 
@@ -141,6 +141,11 @@ def picture_out(elem_id: str, label: str | None = None, **kwargs) -> gr.Image:
                     elem_classes="pixelated", **kwargs)
 
 
+def seed_box(value: int = 0, *, label: str = "seed", **kwargs) -> gr.Number:
+    """A box for a seed: a whole number in 0..2^31 - 1 (explorer.validate.SEED_MAX)."""
+    return gr.Number(value, precision=0, minimum=0, maximum=SEED_MAX, label=label, **kwargs)
+
+
 def file_out(elem_id: str, label: str, visible: bool = True) -> gr.File:
     """An output for a file to download (a GIF, a CSV), filled by an event. One filled only on
     request starts hidden (visible=False) and shows with its file (`file_shown`)."""
@@ -163,12 +168,14 @@ def reveal(event, *outputs) -> None:
 
 _FILE_DIR = Path(tempfile.gettempdir()) / f"latent-explorer-{os.getpid()}"
 _FILE_KEEP_S = 900                               # Gradio copies a file at once; keep 15 min
+_FILE_KEEP_BYTES = 64 * 2**20                    # and at most this much, the oldest go first
+_FILE_MIN_S = 60                                 # but never a file younger than this
 
 
 def _content_file(data: bytes, suffix: str, name: str = "") -> str:
     """Write `data` into the app's temporary folder as <name>-<sha1>.<suffix> (<sha1>.<suffix>
     without a name) and return the path. Written via a temporary name, so a reader never sees
-    half a file; now and then files older than 15 min are pruned."""
+    half a file; now and then the folder is pruned (`prune_files`)."""
     _FILE_DIR.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha1(data).hexdigest()
     path = _FILE_DIR / (f"{name}-{digest[:16]}.{suffix}" if name else f"{digest}.{suffix}")
@@ -178,15 +185,33 @@ def _content_file(data: bytes, suffix: str, name: str = "") -> str:
         tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
-        if int(digest[:2], 16) % 64 == 0:                       # now and then: prune old files
-            cutoff = time.time() - _FILE_KEEP_S
-            for old in _FILE_DIR.iterdir():
-                try:
-                    if old.stat().st_mtime < cutoff:
-                        old.unlink()
-                except OSError:
-                    pass
+        if int(digest[:2], 16) % 32 == 0:                       # now and then: prune
+            prune_files()
     return str(path)
+
+
+def prune_files(keep_s: float = _FILE_KEEP_S, keep_bytes: int = _FILE_KEEP_BYTES) -> int:
+    """Delete the app's files older than `keep_s`, then the oldest until the rest take at most
+    `keep_bytes` (files younger than _FILE_MIN_S stay: Gradio may not have copied them yet).
+    Returns the bytes left."""
+    files = []
+    for f in _FILE_DIR.iterdir() if _FILE_DIR.exists() else ():
+        try:
+            st = f.stat()
+            files.append((st.st_mtime, st.st_size, f))
+        except OSError:
+            pass
+    now, total = time.time(), sum(size for _, size, _ in files)
+    for mtime, size, f in sorted(files, key=lambda x: x[0]):
+        age = now - mtime
+        if age < _FILE_MIN_S or (age < keep_s and total <= keep_bytes):
+            break
+        try:
+            f.unlink()
+            total -= size
+        except OSError:
+            pass
+    return total
 
 
 def png_file(image: np.ndarray, name: str = "") -> str:

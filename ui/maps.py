@@ -19,7 +19,8 @@ from .plots import FastFigure, latent_map, map_overlays
 from .store import STORE
 
 METHODS = [("PCA", "pca"), ("t-SNE", "tsne")]
-PERPLEXITY = (2.0, 100.0)
+# a t-SNE fit takes seconds and its map ~9 MB: the perplexity is one of these (a slider's stops)
+PERPLEXITY = (5, 50, 5)                                  # minimum, maximum, step
 CSV_HEADER = ("index", "label", "class_name", "x", "y")
 
 
@@ -27,7 +28,11 @@ def map_key(key: tuple, method: str, perplexity: float) -> tuple:
     """Cache key of a fitted map: PCA does not depend on the perplexity."""
     if method not in PROJECTIONS:
         raise ValueError(f"unknown projection {method!r}; valid: {', '.join(PROJECTIONS)}")
-    perplexity = check_float("perplexity", perplexity, *PERPLEXITY)
+    low, high, step = PERPLEXITY
+    perplexity = check_float("perplexity", perplexity, low, high)
+    if method != "pca" and (perplexity - low) % step:
+        raise ValueError(f"perplexity: {perplexity:g} is not valid; valid: one of "
+                         f"{', '.join(str(p) for p in range(low, high + 1, step))}")
     return (*key, "map", method, 0.0 if method == "pca" else perplexity)
 
 
@@ -42,7 +47,7 @@ def fitted(key: tuple, latents: Callable[[], np.ndarray], method: str, perplexit
             what = "PCA" if method == "pca" else f"t-SNE of {len(points)} points (a few seconds)"
             progress(0.6, desc=f"fitting {what}")
         return project(points, method, perplexity=perplexity, seed=0)
-    return STORE.cached(full_key, compute)
+    return STORE.cached(full_key, compute, "maps")
 
 
 def points_digest(array: np.ndarray) -> str:
@@ -60,7 +65,7 @@ def coordinates_csv(points: np.ndarray, labels: np.ndarray, class_names, marks=N
     head = STORE.cached(("map-csv", points_digest(points), points_digest(labels),
                          tuple(class_names)), lambda: csv_text(
         (i, int(c), str(class_names[int(c)]), float(x), float(y))
-        for i, (c, (x, y)) in enumerate(zip(labels.tolist(), points.tolist()))))
+        for i, (c, (x, y)) in enumerate(zip(labels.tolist(), points.tolist()))), "map-csv")
     rows = [("", mark, "", float(xy[0]), float(xy[1])) for mark, xy in (marks or {}).items()]
     rows += [("", f"{path} {j}", "", float(x), float(y))
              for path, xy in (paths or {}).items() for j, (x, y) in enumerate(xy.tolist())]
@@ -89,7 +94,7 @@ def map_views(projection: Projection, dataset: str, title: str, marks: dict[str,
     # the gallery's points drawn and validated once per fitted map; A, B and paths on top
     base = STORE.cached(("map-figure", dataset, title, points_digest(projection.points)),
                         lambda: FastFigure(
-        latent_map(projection.points, gallery.labels, gallery.class_names, title)))
+        latent_map(projection.points, gallery.labels, gallery.class_names, title)), "map-figures")
     figure = base.emit(extra=map_overlays(placed, drawn))
     return figure, coordinates_csv(projection.points, gallery.labels, gallery.class_names,
                                    placed, drawn, f"{name}-{projection.method}")
@@ -118,7 +123,8 @@ def create_map_panel(prefix: str,
     with gr.Row():
         first = leading() if leading is not None else None
         method = gr.Radio(METHODS, value="pca", label="projection", elem_id=f"{prefix}-method")
-        perplexity = gr.Slider(*PERPLEXITY, value=30, step=1, label="t-SNE perplexity",
+        perplexity = gr.Slider(PERPLEXITY[0], PERPLEXITY[1], value=30, step=PERPLEXITY[2],
+                               label="t-SNE perplexity",
                                elem_id=f"{prefix}-perplexity")
         compute = gr.Button("compute map", variant="primary", elem_id=f"{prefix}-compute")
     with gr.Row(equal_height=False):

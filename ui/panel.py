@@ -23,7 +23,8 @@ from explorer.report import card
 from . import talk
 from .common import friendly, png_file, to_model_input, upscale
 from .page import event_data, view_event
-from .picture import Picture, Unreadable
+from .guard import NO_UPLOAD, optional
+from .picture import Drawing, Picture, Unreadable
 from .store import MODEL_FILES, STORE, default_pair, gallery_image
 
 GALLERY_PER_CLASS = 6          # thumbnails per class in the clickable gallery
@@ -42,7 +43,7 @@ class InputPanel:
     b_index: gr.Number
     b_image: gr.Image
     upload: gr.Image
-    sketch: gr.Sketchpad
+    sketch: Drawing
     use_sketch: gr.Button
     map_payload: gr.Textbox            # the API's map click (JSON {"index": i}); hidden
 
@@ -79,18 +80,18 @@ def gallery_items(dataset: str) -> list[tuple[str, str]]:
 def _set(target: str, index: int | None, image: np.ndarray) -> tuple:
     """Updates of (a_index, a_image, b_index, b_image) that put a picture in slot `target`."""
     if target not in TARGETS:
-        raise ValueError(f"target must be 'A' or 'B', got {target!r}")
+        raise ValueError(f"target: {target!r} is not valid; valid: 'A' or 'B'")
     picked = (index, upscale(image))
     keep = (gr.skip(), gr.skip())
     return (*picked, *keep) if target == "A" else (*keep, *picked)
 
 
-def _refused(message: str, evt: gr.EventData | None) -> tuple:
+def _refused(param: str, message: str, evt: gr.EventData | None) -> tuple:
     """A pick that cannot be made: from the page, a toast and both slots left as they were
     (the event must not fail, or Gradio marks every slot as failed); through the API, an
-    error."""
+    error naming the parameter."""
     if getattr(evt, "target", None) is None:
-        raise ValueError(message)
+        raise ValueError(f"{param}: {message}")
     gr.Warning(message, title="That image cannot be used")
     return (gr.skip(),) * 4
 
@@ -109,13 +110,15 @@ def pick_index(dataset: str, index: float) -> np.ndarray:
 def pick_upload(dataset: str, target: str, path, evt: gr.EventData = None) -> tuple:
     """An uploaded picture of any size or format -> its 28x28 grey version in slot `target`."""
     if path is None:
-        return (gr.skip(),) * 4
+        if getattr(evt, "target", None) is None:                # the API: say what is missing
+            raise ValueError(f"path: {NO_UPLOAD}")
+        return (gr.skip(),) * 4                                 # the page: the upload cleared
     if isinstance(path, Unreadable):
-        return _refused(path.message, evt)
+        return _refused("path", path.message, evt)
     try:
         return _set(target, None, to_model_input(path, dataset))
     except ValueError as e:
-        return _refused(str(e), evt)
+        return _refused("path", str(e), evt)
 
 
 def pick_drawing(dataset: str, target: str, sketch: dict | None,
@@ -124,9 +127,11 @@ def pick_drawing(dataset: str, target: str, sketch: dict | None,
     try:
         if sketch is None:
             raise ValueError("the drawing is empty: draw on the canvas first")
+        if isinstance(sketch, Unreadable):
+            raise ValueError(sketch.message)
         return _set(target, None, to_model_input(sketch, dataset))
     except ValueError as e:
-        return _refused(str(e), evt)
+        return _refused("sketch", str(e), evt)
 
 
 def _click_index(payload) -> int | None:
@@ -138,11 +143,12 @@ def _click_index(payload) -> int | None:
         try:
             payload = json.loads(payload)
         except json.JSONDecodeError:
-            raise ValueError(f"a map click must be JSON like {{\"index\": 3}}, "
-                             f"got {payload!r}") from None
+            raise ValueError(f"payload: {payload!r} is not valid; valid: JSON like "
+                             '{"index": 3}') from None
     index = payload.get("index") if isinstance(payload, dict) else payload
     if not isinstance(index, int) or isinstance(index, bool):
-        raise ValueError(f"a map click needs an integer index, got {payload!r}")
+        raise ValueError(f"payload: {payload!r} is not valid; valid: a whole number (a gallery "
+                         'index) or JSON like {"index": 3}')
     return index
 
 
@@ -151,8 +157,9 @@ def pick_map(dataset: str, target: str, payload) -> tuple:
     `target`."""
     index = _click_index(payload)
     if index is None:
-        return (gr.skip(),) * 4
-    return _set(target, index, gallery_image(dataset, index))
+        raise ValueError(f"payload: {payload!r} is not valid; valid: a gallery index or JSON "
+                         'like {"index": 3}')
+    return _set(target, index, gallery_image(dataset, index, "payload"))
 
 
 def pick_map_event(dataset: str, target: str, evt: gr.EventData) -> tuple:
@@ -163,7 +170,7 @@ def pick_map_event(dataset: str, target: str, evt: gr.EventData) -> tuple:
 def hover_image(dataset: str, payload) -> np.ndarray | None:
     """The gallery image under the mouse on a map (payload = its index), upscaled."""
     index = _click_index(payload)
-    return None if index is None else upscale(gallery_image(dataset, index))
+    return None if index is None else upscale(gallery_image(dataset, index, "payload"))
 
 
 def banner_text(dataset: str, names: tuple[str, ...]) -> str:
@@ -213,10 +220,10 @@ def create_input_panel(dataset: str) -> InputPanel:
             with gr.Row():
                 target = gr.Radio(list(TARGETS), value="A", label="a click puts the image in",
                                   elem_id="target")
-                a_index = gr.Number(a, label="A: gallery index", precision=0, minimum=0,
-                                    elem_id="a-index")
-                b_index = gr.Number(b, label="B: gallery index", precision=0, minimum=0,
-                                    elem_id="b-index")
+                a_index = optional(gr.Number(a, label="A: gallery index", precision=0,
+                                             minimum=0, elem_id="a-index"))
+                b_index = optional(gr.Number(b, label="B: gallery index", precision=0,
+                                             minimum=0, elem_id="b-index"))
         with gr.Column(scale=2, min_width=300):
             with gr.Row(elem_classes="le-slots"):
                 a_image = Picture(a_img, type="filepath", image_mode=None, format="png",
@@ -235,7 +242,7 @@ def create_input_panel(dataset: str) -> InputPanel:
             upload = Picture(type="filepath", image_mode=None, height=300,
                              label="upload (any size, any format)",
                              sources=["upload", "clipboard"], elem_id="upload")
-            sketch = gr.Sketchpad(canvas_size=(280, 280), type="numpy", label="draw",
+            sketch = Drawing(canvas_size=(280, 280), type="numpy", label="draw",
                                   brush=gr.Brush(default_size=20, colors=["#000000"],
                                                  color_mode="fixed"),
                                   elem_id="sketch")

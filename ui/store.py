@@ -3,12 +3,15 @@
 `STORE.model(dataset, name)` returns a pretrained model in eval mode or raises `ModelMissing`
 with CheckpointError's message (the missing file and the command that rebuilds it). Anything
 slow that depends only on (model, dataset, ...) -- the gallery's latents, 2-D maps -- goes
-through `STORE.cached(key, compute)`: computed once, by one thread, while others wait for it.
+through `STORE.cached(key, compute, group)`: computed once, by one thread, while others wait
+for it, and kept while it is among the `KEEP[group]` most recently used of its group (a t-SNE
+map is ~9 MB: the maps any number of visitors ask for cost at most KEEP["maps"] of them).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +21,7 @@ import torch
 from explorer.checkpoint import CheckpointError, load_checkpoint
 from explorer.data import DATASETS, ImageSet, load_gallery
 from explorer.models import HVAE, VAE, VDM
-from explorer.paths import checkpoint_stem
+from explorer.paths import checkpoint_stem, shown_path
 
 from .common import ModelMissing, to_model_input
 from .picture import Unreadable
@@ -26,6 +29,10 @@ from .picture import Unreadable
 # name in pretrained/<dataset>/ -> (class, what the app calls it)
 MODEL_FILES = {"vae": (VAE, "VAE"), "vae2d": (VAE, "2-D VAE"), "hvae": (HVAE, "hierarchical VAE"),
                "vdm": (VDM, "variational diffusion model")}
+
+
+# entries kept per group of the cache, least recently used dropped first
+KEEP = {"maps": 6, "map-figures": 6, "map-csv": 6, "tables": 32}
 
 
 class Store:
@@ -47,7 +54,8 @@ class Store:
                 self.errors[(dataset, "gallery")] = str(e)
             for name, (cls, title) in MODEL_FILES.items():
                 self._load(dataset, name, cls, title)
-        self._cache: dict[tuple, Any] = {}
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._groups: dict[tuple, str] = {}
         self._locks: dict[tuple, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -59,7 +67,8 @@ class Store:
             self.errors[(dataset, name)] = f"The {title} for {dataset} is not available: {e}"
             return
         if not isinstance(model, cls) or (name == "vae2d" and model.config.latent_dim != 2):
-            self.errors[(dataset, name)] = (f"{stem}.json holds a {model.kind} model, not a "
+            self.errors[(dataset, name)] = (f"{shown_path(stem.with_suffix('.json'))} holds a "
+                                            f"{model.kind} model, not a "
                                             f"{title}; rebuild it")
             return
         model.requires_grad_(False)                                    # read-only, shared
@@ -96,19 +105,42 @@ class Store:
 
     # ------------------------------------------------------------ cache
 
-    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """compute() once per key; concurrent callers of the same key wait for the first."""
-        if key in self._cache:
-            return self._cache[key]
+    def cached(self, key: tuple, compute: Callable[[], Any], group: str = "tables") -> Any:
+        """compute() once per key; concurrent callers of the same key wait for the first. The
+        result stays while it is among the KEEP[group] most recently used of its group."""
+        if group not in KEEP:
+            raise ValueError(f"unknown cache group {group!r}; valid: {', '.join(KEEP)}")
         with self._guard:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._cache:
-                self._cache[key] = compute()
-        return self._cache[key]
+            with self._guard:
+                if key in self._cache:
+                    return self._cache[key]
+            value = compute()
+            with self._guard:
+                self._cache[key] = value
+                self._groups[key] = group
+                self._trim(group)
+        return value
+
+    def _trim(self, group: str) -> None:
+        """Drop the least recently used entries of `group` beyond KEEP[group] (guard held)."""
+        keys = [k for k in self._cache if self._groups[k] == group]
+        for old in keys[:max(0, len(keys) - KEEP[group])]:
+            del self._cache[old], self._groups[old]
+            self._locks.pop(old, None)
 
     def is_cached(self, key: tuple) -> bool:
         return key in self._cache
+
+    def cache_sizes(self) -> dict[str, int]:
+        """Entries held per group (for the memory test and the benchmark)."""
+        with self._guard:
+            groups = list(self._groups.values())
+        return {g: groups.count(g) for g in KEEP}
 
 
 def check_dataset(dataset: str) -> str:
@@ -117,16 +149,16 @@ def check_dataset(dataset: str) -> str:
     return dataset
 
 
-def gallery_image(dataset: str, index) -> np.ndarray:
-    """Gallery image `index` of `dataset`, uint8 (28, 28); a clear error when out of range."""
+def gallery_image(dataset: str, index, name: str = "index") -> np.ndarray:
+    """Gallery image `index` of `dataset`, uint8 (28, 28); out of range, a ValueError naming the
+    parameter (`name`) and the dataset's range."""
     gallery = STORE.gallery(dataset)
-    if index is None or not float(index).is_integer():
-        raise ValueError(f"gallery index must be a whole number, got {index!r}")
-    index = int(index)
-    if not 0 <= index < len(gallery):
-        raise ValueError(f"gallery index {index} is out of range: {dataset} has images "
-                         f"0..{len(gallery) - 1}")
-    return gallery.images[index]
+    last = len(gallery) - 1
+    if isinstance(index, bool) or not isinstance(index, (int, float, np.integer)) or \
+            not float(index).is_integer() or not 0 <= index <= last:
+        raise ValueError(f"{name}: {index!r} is not valid; valid: a whole number in 0..{last} "
+                         f"({dataset}'s gallery)")
+    return gallery.images[int(index)]
 
 
 def chosen(index, image) -> bool:
@@ -134,17 +166,23 @@ def chosen(index, image) -> bool:
     return index is not None or image is not None
 
 
-def resolve_input(dataset: str, index, image=None) -> np.ndarray:
+def resolve_input(dataset: str, index, image=None, names: tuple[str, str] = ("index", "image")
+                  ) -> np.ndarray:
     """The uint8 (28, 28) input: the picture `image` (a path, PIL image, array or drawing)
-    when given, else gallery image `index`."""
+    when given, else gallery image `index`. A refusal names the parameter (`names`: what the
+    caller calls index and image)."""
     check_dataset(dataset)
     if isinstance(image, Unreadable):
-        raise ValueError(image.message)
+        raise ValueError(f"{names[1]}: {image.message}")
     if image is not None:
-        return to_model_input(image, dataset)
+        try:
+            return to_model_input(image, dataset)
+        except ValueError as e:
+            raise ValueError(f"{names[1]}: {e}") from None
     if index is None:
-        raise ValueError("choose an image: click the gallery or the map, upload or draw one")
-    return gallery_image(dataset, index)
+        raise ValueError(f"{names[0]} and {names[1]} are both empty: choose an image (a gallery "
+                         "index, or a picture upload)")
+    return gallery_image(dataset, index, names[0])
 
 
 def default_pair(dataset: str) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..common import caption, file_out, picture_out
+from ..common import caption, file_out, picture_out, seed_box
 from ..maps import MapPanel, create_map_panel
 from ..panel import TabHeader, create_tab_header
 from . import views
@@ -66,7 +66,7 @@ def create(dataset: str) -> HVAETab:
             "p(z_l|z_{l+1})]}_{\\text{consistency}_l} + \\underbrace{\\mathrm{KL}(q(z_L|z_{L-1})"
             "\\,\\|\\,p(z_L))}_{\\text{prior matching}}$ (one seeded draw). Active units: "
             "dims with $\\mathrm{Var}_x(\\mathbb{E}_q[z_l]) > 0.01$ over the gallery.")
-    seed = gr.Number(0, precision=0, minimum=0, label="seed of the draw z ~ q",
+    seed = seed_box(label="seed of the draw z ~ q",
                      elem_id="hvae-seed")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -87,7 +87,7 @@ def create(dataset: str) -> HVAETab:
         res_t = gr.Slider(0, 2, value=1, step=0.05, label="temperature T", elem_id="hvae-res-t")
         res_n = gr.Slider(1, views.SAMPLES_MAX, value=8, step=1, label="draws",
                           elem_id="hvae-res-n")
-        res_seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="hvae-res-seed")
+        res_seed = seed_box(label="seed", elem_id="hvae-res-seed")
         below = gr.Radio(list(views.BELOW), value="prior mean", label="layers below k",
                          elem_id="hvae-below")
     res_button = gr.Button("resample layer k", variant="primary", elem_id="hvae-resample")
@@ -126,7 +126,7 @@ def create(dataset: str) -> HVAETab:
         anc_n = gr.Slider(1, views.SAMPLES_MAX, value=8, step=1, label="samples",
                           elem_id="hvae-anc-n")
         anc_t = gr.Slider(0, 2, value=1, step=0.05, label="temperature T", elem_id="hvae-anc-t")
-        anc_seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="hvae-anc-seed")
+        anc_seed = seed_box(label="seed", elem_id="hvae-anc-seed")
     ancestral = picture_out("hvae-ancestral", "z_L -> ... -> z_1 -> x")
     return HVAETab(header, seed, pair, terms, numbers, layers, res_layer, res_t, res_n, res_seed,
                    below, res_button, resampled, itp_layer, frames, lerp_img, slerp_img, norms,

@@ -42,9 +42,10 @@ def _layer(model, layer) -> int:
     return check_int("layer", layer, 1, model.num_layers) - 1
 
 
-def _means(model, dataset: str, index, image) -> tuple[np.ndarray, torch.Tensor, list]:
+def _means(model, dataset: str, index, image, names=("index", "image")
+           ) -> tuple[np.ndarray, torch.Tensor, list]:
     """Pixels, float input and the encoder's chain of means (LayerLatent per layer, z = mean)."""
-    pixels = resolve_input(dataset, index, image)
+    pixels = resolve_input(dataset, index, image, names)
     x = to_float(pixels[None])
     return pixels, x, model.encode(x, use_mean=True)
 
@@ -141,8 +142,8 @@ def resample(dataset: str, index, image, layer: int = 1, temperature: float = 1.
 
 @torch.no_grad()
 def _layer_paths(model, dataset, index_a, image_a, index_b, image_b, k, frames):
-    za = _means(model, dataset, index_a, image_a)[2][k].z[0]
-    zb = _means(model, dataset, index_b, image_b)[2][k].z[0]
+    za = _means(model, dataset, index_a, image_a, ("index_a", "image_a"))[2][k].z[0]
+    zb = _means(model, dataset, index_b, image_b, ("index_b", "image_b"))[2][k].z[0]
     return {m: latent_path(za, zb, frames, m) for m in PATHS}            # (F, C, H, W)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..common import caption, file_out, picture_out
+from ..common import caption, file_out, picture_out, seed_box
 from ..maps import MapPanel, create_map_panel
 from ..panel import TabHeader, banner_text, create_tab_header
 from . import views
@@ -57,7 +57,7 @@ def create(dataset: str) -> VAETab:
             "$\\epsilon$ (seeded), in nats and in bits/dim $= \\text{nats} / (784 \\ln 2)$.")
     with gr.Row():
         k = gr.Slider(1, views.K_MAX, value=8, step=1, label="K draws of z", elem_id="vae-k")
-        seed = gr.Number(0, precision=0, minimum=0, label="seed of eps", elem_id="vae-seed")
+        seed = seed_box(label="seed of eps", elem_id="vae-seed")
     with gr.Row(equal_height=False):
         pair = picture_out("vae-recon", "x and its reconstruction", height=300)
         posterior = gr.Plot(label="mu(x) and sigma(x)", elem_id="vae-posterior")
@@ -74,7 +74,7 @@ def create(dataset: str) -> VAETab:
         n = gr.Slider(1, views.SAMPLES_MAX, value=16, step=1, label="how many", elem_id="vae-n")
         temperature = gr.Slider(0, 2, value=1, step=0.05, label="temperature T",
                                 elem_id="vae-temperature")
-        sample_seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="vae-sample-seed")
+        sample_seed = seed_box(label="seed", elem_id="vae-sample-seed")
     samples = picture_out("vae-samples", "x = mean p(x|z), z ~ N(0, T^2 I)")
 
     gr.Markdown("## Interpolation from A to B")

@@ -26,9 +26,9 @@ K_MAX, FRAMES_MAX, SAMPLES_MAX, GRID_MAX = 16, 16, 48, 25
 BATCH = 250
 
 
-def _x(dataset: str, index, image) -> tuple[np.ndarray, torch.Tensor]:
+def _x(dataset: str, index, image, names=("index", "image")) -> tuple[np.ndarray, torch.Tensor]:
     """The input as uint8 (28, 28) and as the model's float (1, 1, 28, 28)."""
-    pixels = resolve_input(dataset, index, image)
+    pixels = resolve_input(dataset, index, image, names)
     return pixels, to_float(pixels[None])
 
 
@@ -75,8 +75,8 @@ def sample(dataset: str, n: int = 16, temperature: float = 1.0, seed: int = 0) -
 @torch.no_grad()
 def _path_latents(model, dataset, index_a, image_a, index_b, image_b, frames):
     """Pixels of A and B and the latent means along lerp and slerp: {path: (F, D)}."""
-    pa, xa = _x(dataset, index_a, image_a)
-    pb, xb = _x(dataset, index_b, image_b)
+    pa, xa = _x(dataset, index_a, image_a, ("index_a", "image_a"))
+    pb, xb = _x(dataset, index_b, image_b, ("index_b", "image_b"))
     mu_a, mu_b = model.encode(xa)[0][0], model.encode(xb)[0][0]
     return pa, pb, {m: latent_path(mu_a, mu_b, frames, m) for m in PATHS}
 
@@ -138,7 +138,8 @@ def project(dataset: str, method: str = "pca", perplexity: float = 30.0, index_a
             marks = {"A": paths["lerp"][0].numpy(), "B": paths["lerp"][-1].numpy()}
             paths = {f"{m} path": z.numpy() for m, z in paths.items()}
         else:
-            marks = {"A": model.encode(_x(dataset, index_a, image_a)[1])[0][0].numpy()}
+            marks = {"A": model.encode(_x(dataset, index_a, image_a,
+                                         ("index_a", "image_a"))[1])[0][0].numpy()}
     at = {"A": index_a if image_a is None else None, "B": index_b if image_b is None else None}
     return maps.map_views(projection, dataset, "VAE latent means mu(x)", marks, paths,
                           f"vae-map-{dataset}", at)

@@ -12,7 +12,7 @@ import gradio as gr
 
 from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO
 
-from ..common import BACKGROUND, caption, file_out, picture_out
+from ..common import BACKGROUND, caption, file_out, picture_out, seed_box
 from ..page import view
 from ..panel import TabHeader, create_tab_header
 from ..plots import HISTOGRAM_BINS
@@ -96,7 +96,7 @@ def _forward(dataset: str) -> dict:
     with gr.Row():
         schedule = gr.Radio(list(views.SCHEDULE_CHOICES), value="cosine",
                             label="schedule (learned: the VDM's own)", elem_id="vdm-schedule")
-        noise_seed = gr.Number(0, precision=0, minimum=0, label="seed of eps",
+        noise_seed = seed_box(label="seed of eps",
                                elem_id="vdm-noise-seed")
     scrub = view("scrub", "vdm-scrub", config={"bins": list(HISTOGRAM_BINS), "T": T,
                                                "t": T // 4, "background": BACKGROUND})
@@ -130,7 +130,7 @@ def _reverse() -> dict:
         eta = gr.Slider(0, 1, value=0, step=0.05, label="eta (DDIM)", elem_id="vdm-eta")
         steps = gr.Slider(1, run.STEPS_MAX, value=50, step=1, label="steps",
                           elem_id="vdm-steps")
-        seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="vdm-seed")
+        seed = seed_box(label="seed", elem_id="vdm-seed")
         spacing = gr.Radio([(f"Karras, ρ = {KARRAS_RHO:g}", "karras"), ("even in t", "linspace")],
                            value=DEFAULT_TIMESTEP_SPACING, label="timestep spacing",
                            elem_id="vdm-spacing")
@@ -156,7 +156,7 @@ def _denoise(dataset: str) -> dict:
         nd_steps = gr.Slider(1, 200, value=25, step=1, label="steps", elem_id="vdm-nd-steps")
         nd_sampler = gr.Radio(["ddim", "ddpm"], value="ddim", label="sampler",
                               elem_id="vdm-nd-sampler")
-        nd_seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="vdm-nd-seed")
+        nd_seed = seed_box(label="seed", elem_id="vdm-nd-seed")
         nd_button = gr.Button("noise and denoise", variant="primary", elem_id="vdm-nd-run")
     nd_grid = picture_out("vdm-nd-grid", "x_0 | x_t | denoised", visible=False)
     with gr.Accordion("numbers (JSON): PSNR of each denoised image against A", open=False):
@@ -247,7 +247,7 @@ def _api_ports(dataset: str) -> ApiPorts:
             numbers=gr.JSON(elem_id="vdm-run-numbers"),
             shown=gr.Slider(0, run.STEPS_MAX, value=0, step=1, label="step k",
                             elem_id="vdm-shown"),
-            branch_seed=gr.Number(1, precision=0, minimum=0, label="branch seed",
+            branch_seed=seed_box(1, label="branch seed",
                                   elem_id="vdm-branch-seed"))
 
 

@@ -54,7 +54,7 @@ def _find(asked) -> tuple[Session, dict]:
         raise ValueError("a run view call needs an object like {\"key\": ...}")
     with _guard:
         session = _runs.get(asked.get("key")) if isinstance(asked.get("key"), str) else None
-    if session is None:
+    if session is None or session.put_away:
         raise ValueError("this run is not on the server any more: press Reset")
     return session, asked
 

@@ -8,6 +8,10 @@ renderer: `pictures` (PNG panel and filmstrip: the public API and the downloads)
 
 Two events of one session (say Step clicked during Run) never move the same run at once: each
 takes the session's lock, and one that finds it taken says so instead of waiting.
+
+Runs are bounded in memory: every run's recorded steps together stay under RUNS_BYTES (a
+1000-step run records ~9 MB); past it, the runs least recently moved are put away (their steps
+dropped) and say "press Reset" when next asked to move.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import itertools
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -39,7 +44,9 @@ FILM_LABEL, FILM_ROWS = "t={t}", ["x_t", "x0_hat"]
 GIF_FRAMES, GIF_MS = 60, 80               # the run's GIF: at most 60 frames
 STREAM_EVERY_S = 0.1                      # the API's Run yields at most ~10 frames a second
 BLANK = np.full((28, 28), 40, np.uint8)
+RUNS_BYTES = 256 * 2**20                  # every session's recorded steps, all together
 _RUN_IDS = itertools.count(1)
+_TICKS = itertools.count(1)
 
 
 @dataclass(eq=False)
@@ -61,6 +68,17 @@ class Session:
     stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _waiters: list = field(default_factory=list, repr=False)
     _waiters_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    used: int = field(default_factory=lambda: next(_TICKS), repr=False)   # last moved (order)
+    put_away: bool = False                    # its steps were dropped to bound memory
+
+    def __post_init__(self) -> None:
+        with _ALL_GUARD:
+            _ALL.add(self)
+
+    def nbytes(self) -> int:
+        """Bytes of the run's recorded tensors (x_t, x0_hat and eps_hat of every step)."""
+        r = self.run
+        return sum(t.element_size() * t.nelement() for t in (*r.xs, *r.x0s, *r.eps))
 
     def __deepcopy__(self, memo):             # gr.State copies its value per session: this
         return self                           # one is made per session already
@@ -98,17 +116,49 @@ class _Holding:
         self.session = session
 
     def __enter__(self) -> Session:
-        if not self.session.lock.acquire(blocking=False):
+        # a Run that is ending (no longer active) lets go in a moment: wait for that, not more
+        if not self.session.lock.acquire(timeout=0 if self.session.active else 0.5):
             raise _busy()
+        self.session.used = next(_TICKS)
         return self.session
 
     def __exit__(self, *_) -> None:
         self.session.lock.release()
+        put_away_beyond(RUNS_BYTES)
+
+
+_ALL: weakref.WeakSet[Session] = weakref.WeakSet()      # every session's run still referenced
+_ALL_GUARD = threading.Lock()
+
+
+def put_away_beyond(budget: int) -> int:
+    """Drop the recorded steps of the least recently moved runs (not one that is moving) until
+    every run's steps together take at most `budget` bytes. Returns the bytes held after."""
+    with _ALL_GUARD:
+        sessions = sorted((s for s in _ALL if not s.put_away), key=lambda s: s.used)
+    sizes = {id(s): s.nbytes() for s in sessions}
+    total = sum(sizes.values())
+    for old in sessions:
+        if total <= budget:
+            break
+        if old.active or not old.lock.acquire(blocking=False):
+            continue                                      # moving now: not this one
+        try:
+            old.put_away = True
+            old.run.xs[1:], old.run.x0s[:], old.run.eps[:] = [], [], []
+            total -= sizes[id(old)] - old.nbytes()
+        finally:
+            old.lock.release()
+        old.notify()
+    return total
 
 
 def _require(session: Session | None) -> Session:
     if session is None:
-        raise ValueError("there is no run yet: press Reset")
+        raise ValueError("session: there is no run yet: press Reset")
+    if session.put_away:
+        raise ValueError("session: this run was put away to make room for newer ones (the "
+                         "server keeps the most recently used): press Reset")
     return session
 
 
@@ -220,7 +270,7 @@ def rewind(session: Session | None, shown, seed=None) -> Session:
     later step draws its noise from the new seed (DDIM with eta = 0 draws none)."""
     session = _require(session)
     with _Holding(session):
-        session.run.rewind(check_int("step", shown, 0, session.run.taken))
+        session.run.rewind(check_int("shown", shown, 0, session.run.taken))
         if seed is not None:
             session.run.branch(check_seed(seed))
     session.shown = session.run.taken

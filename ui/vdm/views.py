@@ -223,7 +223,8 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 
     model = STORE.model(dataset, "vdm")
     frames = check_int("frames", frames, 2, FRAMES_MAX)
     steps = check_int("steps", steps, *INVERT_STEPS)
-    pa, pb = resolve_input(dataset, index_a, image_a), resolve_input(dataset, index_b, image_b)
+    pa = resolve_input(dataset, index_a, image_a, ("index_a", "image_a"))
+    pb = resolve_input(dataset, index_b, image_b, ("index_b", "image_b"))
     x0 = to_float(np.stack([pa, pb]))                                        # (2, 1, 28, 28)
     if progress is not None:
         progress(0.05, desc=f"DDIM inversion of A and B ({steps} steps)")
