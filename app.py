@@ -28,9 +28,7 @@ from ui.page import event_data, view, view_event  # noqa: E402
 from ui.panel import create_input_panel, hover_image, wire_input_panel  # noqa: E402
 from ui.store import STORE  # noqa: E402
 
-# Gradio's cache (uploads, and a copy of every file an event returns) is pruned every 30 min of
-# files older than 3 hours; the app's own output folder is bounded in ui/common.py (prune_files)
-with Blocks(title="Latent Explorer", delete_cache=(1800, 3 * 3600)) as demo:   # ui/guard.py
+with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every input checked
     with gr.Row(equal_height=True, elem_id="top"):
         with gr.Column(scale=3, min_width=300):
             gr.Markdown("# Latent Explorer\nFrom autoencoders to diffusion models, one small "
@@ -92,6 +90,12 @@ demo.queue(default_concurrency_limit=4, api_open=False)
 # gigabytes. State values of a closed tab are dropped by Gradio after an hour.
 SESSIONS_KEPT = 500
 
+# Gradio's cache (uploads, and a copy of every file an event returns): every 30 min, the files
+# older than 3 hours go (and all of them when the server stops). Set for `python app.py` only:
+# the tests launch and close this same Blocks several times, and a close would take the files
+# the next launch's page still shows. The app's own output folder: ui/common.py, prune_files.
+CACHE_PRUNING = (1800, 3 * 3600)
+
 
 def warm_up() -> None:
     """Gallery latents and PCA maps of the default dataset first, so the first visitor of a
@@ -111,6 +115,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     args = parser.parse_args()
+    demo.delete_cache = CACHE_PRUNING
     threading.Thread(target=warm_up, daemon=True).start()
     allocator.start_trimming()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,

@@ -74,7 +74,7 @@ def _session(steps: int) -> vdm_run.Session:
 def test_runs_beyond_the_budget_are_put_away_least_recently_moved_first():
     sessions = [_session(100) for _ in range(5)]                  # ~0.9 MB each
     for i, s in enumerate(sessions):
-        s.used = 10**9 + i                                        # moved in this order
+        s.used = -100 + i                     # moved in this order, before any other session
     busy = sessions[0]
     busy.active = True                                            # a Run under way: kept
     each = sessions[1].nbytes()

@@ -52,7 +52,10 @@ def run_verify(pretrained: Path | None = None) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("path", sorted(SHIPPED.glob("*/*.json")), ids=lambda p: p.stem)
+RECORDS = sorted(p for p in SHIPPED.glob("*/*.json") if p.with_suffix(".safetensors").exists())
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_shipped_record_holds_the_digest_of_its_weights(path):
     weights = path.with_suffix(".safetensors").read_bytes()
     assert json.loads(path.read_text())[DIGEST_KEY] == hashlib.sha256(weights).hexdigest()
@@ -108,7 +111,8 @@ def test_report_verify_passes_the_shipped_weights():
 def test_report_verify_fails_on_a_damaged_copy(tmp_path):
     for folder in SHIPPED.iterdir():
         if folder.is_dir():
-            names = [p.stem for p in folder.glob("*.json")]
+            names = [p.stem for p in folder.glob("*.json")
+                     if p.with_suffix(".safetensors").exists()]
             copy_shipped(tmp_path, names, folder.name)
     damage(tmp_path / "mnist" / "vae.safetensors")
     done = run_verify(tmp_path)
