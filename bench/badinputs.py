@@ -136,7 +136,7 @@ def valid_value(inp, files: dict, for_client: bool, given: dict | None = None):
         return inp.props.get("minimum")
     if inp.type == "image":
         return handle_file(str(files["picture_path"])) if for_client else files["picture"]
-    if inp.type == "sketchpad":
+    if inp.type in ("sketchpad", "imageeditor"):             # a Sketchpad is drawn by the latter
         layer = handle_file(str(files["drawing_path"])) if for_client else files["drawing"]
         return {"background": None, "layers": [layer], "composite": layer}
     if inp.type == "textbox":
