@@ -56,7 +56,7 @@ class Drawing(gr.Sketchpad):
 
     def get_block_name(self) -> str:
         """gr.Sketchpad's own frontend (gr.ImageEditor's: Sketchpad is a template itself)."""
-        return gr.Sketchpad(render=False).get_block_name()
+        return gr.Sketchpad.__base__.__name__.lower()
 
     def preprocess(self, payload):
         return read_or_unreadable(super().preprocess, payload,

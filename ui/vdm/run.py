@@ -76,9 +76,11 @@ class Session:
             _ALL.add(self)
 
     def nbytes(self) -> int:
-        """Bytes of the run's recorded tensors (x_t, x0_hat and eps_hat of every step)."""
+        """Bytes of the run's recorded tensors (x_t, x0_hat and eps_hat of every step, all of
+        x_T's shape and type): counted, not summed, since every move of every run asks."""
         r = self.run
-        return sum(t.element_size() * t.nelement() for t in (*r.xs, *r.x0s, *r.eps))
+        one = r.xs[0].element_size() * r.xs[0].nelement()
+        return (len(r.xs) + len(r.x0s) + len(r.eps)) * one
 
     def __deepcopy__(self, memo):             # gr.State copies its value per session: this
         return self                           # one is made per session already
