@@ -171,11 +171,13 @@ def classify(ok: bool, message: str, param: str, names: list[str], valid: bool) 
 
 
 def run_matrix(url: str, client, inputs: AppInputs, tmp: Path, transport: str,
-               workers: int = 6, given: dict | None = None) -> list[tuple[tuple, str, str]]:
+               workers: int = 6, given: dict | None = None,
+               values: list | None = None) -> list[tuple[tuple, str, str]]:
     """Every (public endpoint, input, BAD value) over `transport` ("raw HTTP" or
     "gradio_client"), the other inputs at valid values (`given`: elem_id -> value, else
     valid_value's): [(case, outcome, message)], a case being
-    (api, parameter, input, value, data) and an outcome one of OUTCOMES."""
+    (api, parameter, input, value, data) and an outcome one of OUTCOMES. `values`: a part of
+    BAD instead of all of it."""
     files = baselines(url, inputs, tmp)
     endpoints = public_endpoints(client, inputs)
     for_client = transport == "gradio_client"
@@ -183,7 +185,7 @@ def run_matrix(url: str, client, inputs: AppInputs, tmp: Path, transport: str,
     for api, params in sorted(endpoints.items()):
         base = [valid_value(inp, files, for_client, given) for _, inp in params]
         for i, (param, inp) in enumerate(params):
-            for value in BAD:
+            for value in BAD if values is None else values:
                 if for_client and repr(value) in NOT_JSON:
                     continue
                 data = list(base)

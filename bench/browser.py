@@ -249,8 +249,10 @@ def _total(key: str, value: float, runs: int, note: str) -> Result:
 
 
 def open_vdm_tab(page, url: str, settle: Callable[[], object] = lambda: None) -> str:
-    """Load the page, open the VDM tab, wait for both views to hold their data; the dataset."""
-    page.goto(url)
+    """Load the page with the reverse run computed on the server (`?compute=server`: these rows
+    measure the server's path; the page's own run is `python -m bench.page_run`), open the VDM
+    tab, wait for both views to hold their data; the dataset."""
+    page.goto(url + "?compute=server")
     page.get_by_role("tab", name="Diffusion (VDM)").click()
     page.wait_for_function(READY_JS, timeout=WAIT_MS)
     settle()                                    # let the page's load events finish

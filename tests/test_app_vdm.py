@@ -429,3 +429,75 @@ def test_vdm_stop_ends_the_run_after_the_step_under_way(served):
     threading.Event().wait(1.5)
     assert client.predict(0, api_name="/vdm_show")[3]["taken"] == first and 0 < first < 1000
     assert client.predict(api_name="/vdm_step")[3]["taken"] == first + 1
+
+
+def test_a_run_taken_in_the_page_is_the_servers_run(served):
+    """The page takes its run's steps itself from the server's plan (ui/vdm/pagerun.py): the
+    sampler's rules, x_T and every step's z. Applied with the network's eps_hat they give the
+    server's own run, branches included; and the server's copy catches up to the page's step
+    (a download, the switch to server compute) to the very same run."""
+    import asyncio
+    import base64
+
+    import torch
+
+    from explorer.trajectory import SHAPE
+    from ui.store import STORE
+    from ui.vdm import live, pagerun, run
+
+    model = STORE.model(DS, "vdm")
+    f32 = lambda text: torch.from_numpy(                                   # noqa: E731
+        np.frombuffer(base64.b64decode(text), "<f4").copy())
+
+    def page_steps(plan: dict, x: torch.Tensor, start: int, end: int) -> list[torch.Tensor]:
+        """The steps start..end-1 as the page takes them (lib/sampler.js's map, in torch)."""
+        rules = [dict(zip(plan["fields"], r)) for r in plan["rules"]]
+        noise = f32(plan["noise"]).reshape(-1, *SHAPE) if plan["noise"] else None
+        out = []
+        for k in range(start, end):
+            r = rules[k]
+            eps = model.predict_noise(x, torch.tensor([r["t"]]))
+            x0 = (x - r["root_one_minus_alpha_bar"] * eps) / r["root_alpha_bar"]
+            if r["clip"]:
+                x0 = x0.clamp(-1, 1)
+                eps = (x - r["root_alpha_bar"] * x0) / r["root_one_minus_alpha_bar"]
+            x = r["x0"] * x0 + r["xt"] * x + r["eps"] * eps
+            if r["noise"] > 0:
+                x = x + r["noise"] * noise[plan["noise_steps"].index(k)]
+            out.append(x)
+        return out
+
+    page = live.remember(run.reset(DS, "ddpm", 8, 0.0, 4))
+    ids = {"key": page.key, "run": page.id}
+    plan = asyncio.run(live.plan({**ids, "start": 0, "branches": [[0, 4]]}))
+    assert plan["noise_steps"] == list(range(7))          # DDPM: every step but the last
+    with torch.no_grad():
+        xs = [f32(plan["x"]).reshape(SHAPE)]
+        xs += page_steps(plan, xs[0], 0, 5)
+        # a branch at step 3 with seed 9: the noise from step 3 on (x_3 is the page's)
+        branches = [[0, 4], [3, 9]]
+        again = asyncio.run(live.plan({**ids, "start": 3, "branches": branches,
+                                       "need_x": False}))
+        assert again["x"] is None and again["noise_steps"] == list(range(3, 7))
+        xs = xs[:4] + page_steps(again, xs[3], 3, 8)
+    assert page.run.taken == 0                             # the server took no step meanwhile
+
+    server = run.reset(DS, "ddpm", 8, 0.0, 4)             # the same run, taken by the server
+    run.step(server, 3)
+    run.branch(server, 3, 9)
+    run.step(server, 4)
+    assert len(server.run.xs) == len(xs) == 9
+    for ours, theirs in zip(xs, server.run.xs):
+        assert (ours - theirs).abs().max() <= 1e-5
+
+    pagerun.catch_up(page, 8, branches)                    # the server's copy of the page's run
+    assert page.run.branches == [(0, 4), (3, 9)]
+    assert all(torch.equal(a, b) for a, b in zip(page.run.xs, server.run.xs))
+    msg = asyncio.run(live.rewind({**ids, "have": 8, "shown": 2,
+                                   "at": {"taken": 5, "branches": [[0, 4]]}}))
+    assert msg["taken"] == 2 and page.run.branches == [(0, 4)]
+
+    for bad in ([[0, 5]], [[0, 4], [3, 1], [3, 2]], [[0, 4], [8, 1]], "x", [], [[0, 4, 1]]):
+        with pytest.raises(ValueError, match="branches"):
+            pagerun.check_branches(page, bad)
+    assert "error" in asyncio.run(live.plan({**ids, "start": 8, "branches": [[0, 4]]}))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,21 +129,54 @@ def shot(page, name: str, elem_id: str | None = None, full: bool = False) -> Non
 
 
 def map_point(page, elem_id: str) -> tuple[int, float, float]:
-    """The gallery point farthest to the right on plot #elem_id: (its index, x, y on screen)."""
+    """A gallery point of plot #elem_id that the mouse can reach (its index, x, y on screen):
+    the one nearest the plot's centre among those with nothing of the plot's own (the mode bar,
+    the legend) drawn over them. The layout of a t-SNE map differs between machines, so a point
+    chosen by rank alone (say the rightmost) may lie under the mode bar on another one."""
     page.locator(f"#{elem_id} .js-plotly-plot").scroll_into_view_if_needed()
     return tuple(page.evaluate("""(id) => {
         const gd = document.querySelector(`#${id} .js-plotly-plot`);
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const r = gd.getBoundingClientRect();
+        const cx = r.left + xa._offset + xa._length / 2, cy = r.top + ya._offset + ya._length / 2;
         let best = null;
         for (const tr of gd._fullData) {
             if (!tr.customdata || tr.mode !== "markers") continue;
-            for (let i = 0; i < tr.x.length; i++)
-                if (best === null || tr.x[i] > best[1]) best = [tr.customdata[i], tr.x[i], tr.y[i]];
+            for (let i = 0; i < tr.x.length; i++) {
+                const x = r.left + xa._offset + xa.l2p(tr.x[i]);
+                const y = r.top + ya._offset + ya.l2p(tr.y[i]);
+                const over = document.elementFromPoint(x, y);
+                if (!over || !gd.contains(over) || over.closest(".modebar, .legend")) continue;
+                const d = (x - cx) ** 2 + (y - cy) ** 2;
+                if (best === null || d < best[3]) best = [tr.customdata[i], x, y, d];
+            }
         }
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-        const r = gd.getBoundingClientRect();
-        return [best[0], r.left + xa._offset + xa.l2p(best[1]),
-                r.top + ya._offset + ya.l2p(best[2])];
+        return best.slice(0, 3);
     }""", elem_id))
+
+
+def hover(page, x: float, y: float, shown: str) -> None:
+    """Hover (x, y) until #shown is visible: the page binds a map's hover a moment after the
+    map is drawn, and a hover made before that is not seen again until the mouse moves."""
+    for _ in range(20):
+        page.mouse.move(x - 40, y - 40)
+        page.mouse.move(x, y, steps=4)
+        try:
+            expect(page.locator(shown)).to_be_visible(timeout=3000)
+            return
+        except AssertionError:
+            continue
+    expect(page.locator(shown)).to_be_visible()
+
+
+def eventually(check, timeout_s: float = 60.0, every_s: float = 0.5):
+    """check() until it returns a true value (returned) or timeout_s passes (the last value)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every_s)
 
 
 def served_pixels(page, url: str) -> np.ndarray:
@@ -159,6 +193,14 @@ def file_url(page, elem_id: str) -> str:
 def slot_errors(page) -> int:
     """Components of the input panel marked as failed by Gradio (the red "Error" badge)."""
     return page.locator("#panel .error, #a .error, #b .error").count()
+
+
+def open_own_image(page) -> None:
+    """Open the panel's "Your own image" accordion unless it is open (each test may start
+    from where the one before stopped)."""
+    if not page.locator("#sketch").is_visible():
+        page.get_by_text("Your own image: upload any picture or draw one").first.click()
+    expect(page.locator("#sketch")).to_be_visible()
 
 
 def draw_stroke(page, selector: str) -> None:
@@ -203,8 +245,7 @@ def test_vae_tab_and_the_panel(page, tmp_path):
     expect(page.locator("#vae-map .gtitle")).to_contain_text("t-SNE", timeout=90_000)
     page.locator("#target label", has_text="A").click()
     index, x, y = map_point(page, "vae-map")
-    page.mouse.move(x, y)
-    expect(page.locator("#vae-hovered img")).to_be_visible()
+    hover(page, x, y, "#vae-hovered img")
     page.mouse.click(x, y)                  # (another point may lie on top of it: any point)
     expect(page.locator("#a-index input")).not_to_have_value("3")
     assert int(number(page, "a-index")) >= 0
@@ -217,7 +258,7 @@ def test_vae_tab_and_the_panel(page, tmp_path):
 
     # upload an RGBA picture of another size, then draw one: from the first stroke, no tool to
     # pick first
-    page.get_by_text("Your own image: upload any picture or draw one").first.click()
+    open_own_image(page)
     picture = np.zeros((120, 90, 4), np.uint8)
     picture[30:90, 40:50] = (0, 0, 0, 255)                   # a black bar on transparency
     Image.fromarray(picture, "RGBA").save(tmp_path / "bar.png")
@@ -238,6 +279,7 @@ def test_vae_tab_and_the_panel(page, tmp_path):
 def test_bad_pictures_leave_a_and_b_alone(page, tmp_path):
     """A file that is not a picture, or the drawing when the pad is empty: a message, and A, B
     and their index boxes as they were (no failed badge on them)."""
+    open_own_image(page)
     page.locator("#sketch button[aria-label='Clear canvas']").click()
     page.locator("#gallery .thumbnail-item").nth(5).click()
     expect(page.locator("#a-index input")).to_have_value("5")
@@ -299,21 +341,24 @@ def test_the_scrub_is_painted_in_the_page(page):
                            "&& window.latentExplorer.scrub.at(900) !== null")
     scrub.locator("input.le-t").fill("900")
     expect(scrub.locator(".le-xt-caption")).to_contain_text("t = 900")
-    ours = page.evaluate("window.latentExplorer.scrub.at(900)")
-    painted = page.evaluate("""() => {
+    # the canvas shows what the view mixed (read together: the view's x_0 may still change
+    # while the A picked last reaches it, on a busy machine)
+    mixed_and_painted = """() => {
         const c = document.querySelector('#vdm-scrub canvas.le-xt');
         const ctx = c.getContext('2d'), r = c.width / 28, out = [];
         const data = ctx.getImageData(0, 0, c.width, c.height).data;
         for (let i = 0; i < 28; i++) for (let j = 0; j < 28; j++)
             out.push(data[4 * (Math.floor((i + 0.5) * r) * c.width + Math.floor((j + 0.5) * r))]);
-        return out; }""")
-    assert painted == ours["pixels"]                        # the canvas shows what was mixed
+        return [window.latentExplorer.scrub.at(900).pixels, out]; }"""
+    assert eventually(lambda: (lambda o, p: o == p)(*page.evaluate(mixed_and_painted)))
     scrub.locator("[data-act=png]").click()                  # the server's picture at t
     served = served_pixels(page, file_url(page, "vdm-scrub-gif"))
     from ui.common import PIXEL, frame_gap
     gap = frame_gap(PIXEL)
     cells = served[gap:gap + 28 * PIXEL:PIXEL, gap:gap + 28 * PIXEL:PIXEL]
-    assert np.array_equal(np.array(ours["pixels"], np.uint8).reshape(28, 28), cells)
+    ours = lambda: np.array(page.evaluate("window.latentExplorer.scrub.at(900)")["pixels"],  # noqa: E731
+                            np.uint8).reshape(28, 28)
+    assert eventually(lambda: np.array_equal(ours(), cells))   # the page paints what it serves
     shot(page, "07_vdm_scrub", "vdm-scrub")
 
     # a drag: ten moves in one go, each painted, the last one stays; then the keys
@@ -340,12 +385,20 @@ def taken(page) -> int:
 
 
 def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
+    """Three steps taken by the page itself (its network in a worker: the switch is on where
+    the browser can), drawn as the server's PNG of the same steps draws them."""
+    page.get_by_role("tab", name="Diffusion (VDM)").click()       # also when run on its own
     run = page.locator("#vdm-run-view")
     run.scroll_into_view_if_needed()
     expect(run.locator(".le-caption")).to_contain_text("0 taken")
+    expect(run.locator(".le-compute-box")).to_be_checked()
+    assert page.evaluate("window.latentExplorer.run.inPage()")
     for k in (1, 2, 3):
         run.locator("[data-act=step]").click()
         expect(run.locator(".le-caption")).to_contain_text(f"{k} taken")
+    # taken by the page: one request (the plan) for the three, no step on the server
+    assert page.evaluate("window.latentExplorer.run.engine.counts") == {"plans": 1, "steps": 3}
+    expect(run.locator(".le-compute-box")).to_be_checked()
     shot(page, "08_vdm_three_steps", "vdm-run-view")
     painted = page.evaluate("window.latentExplorer.run.panelPixels()")
     run.locator("[data-act=png]").click()                          # the server's PNG of it
@@ -360,6 +413,9 @@ def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
     for x, ours in zip(starts, painted):
         cell = served[y:y + 28 * PANEL_PIXEL:PANEL_PIXEL, x:x + 28 * PANEL_PIXEL:PANEL_PIXEL]
         assert np.array_equal(np.array(ours, np.uint8).reshape(28, 28), cell)
+    # the run as a GIF, from the view's toolbar: the server's copy of the page's run
+    run.locator("[data-act=gif]").click()
+    expect(page.locator("#vdm-run-gif a").first).to_have_attribute("href", re.compile(r"\.gif$"))
     # the spacing starts a new run over other timesteps
     page.locator("#vdm-spacing label", has_text="even in t").click()
     expect(run.locator(".le-caption")).to_contain_text("steps evenly in t")
@@ -371,10 +427,13 @@ def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
 
 
 def test_stop_freezes_the_run_on_the_frame_shown(page):
-    """A 1000-step DDPM run, stopped once it is under way: nothing is drawn after the Stop
-    click but the stop's reply (the same step), and the server's run ends on that step."""
+    """A 1000-step DDPM run computed by the server (the switch off), stopped once it is under
+    way: nothing is drawn after the Stop click but the stop's reply (the same step), and the
+    server's run ends on that step."""
     page.get_by_role("tab", name="Diffusion (VDM)").click()       # also when run on its own
     run = page.locator("#vdm-run-view")
+    run.locator(".le-compute-box").uncheck()
+    assert not page.evaluate("window.latentExplorer.run.inPage()")
     page.locator("#vdm-sampler label", has_text="ddpm").click()
     page.locator("#vdm-steps input[type=number]").fill("1000")
     page.locator("#vdm-steps input[type=number]").press("Enter")

@@ -76,3 +76,65 @@ def test_the_page_mixes_and_bins_x_t_exactly_as_the_server(schedule):
         assert got["density"][str(t)] == counts.round(4).tolist()
     for k in shown:
         assert got["picks"][str(k)] == film_picks(k)
+
+
+STEP_SCRIPT = """
+import {float32FromBase64} from "./ui/static/lib/codec.js";
+import {toUint8} from "./ui/static/lib/mix.js";
+import {readPlan, scaled, takeStep} from "./ui/static/lib/sampler.js";
+const input = JSON.parse(await new Promise((done) => {
+  let text = ""; process.stdin.on("data", (c) => { text += c; }); process.stdin.on("end", () => done(text));
+}));
+const plan = readPlan(input.plan);
+const xs = input.xs.map(float32FromBase64), epsHats = input.eps.map(float32FromBase64);
+const out = plan.rules.map((rule, k) => {
+  const o = takeStep(rule, xs[k], epsHats[k], plan.noise.get(k));
+  return {x: Array.from(o.x), x0: Array.from(o.x0), eps: Array.from(o.eps),
+          pictures: [toUint8(scaled(o.eps, input.scale)), toUint8(o.x0), toUint8(o.x)]
+            .map((p) => Array.from(p))};
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+@pytest.mark.parametrize("sampler,eta,clip", [("ddpm", 0.0, True), ("ddpm", 0.0, False),
+                                              ("ddim", 0.0, True), ("ddim", 0.5, False)])
+def test_the_page_takes_a_step_as_the_sampler_does(sampler, eta, clip):
+    """lib/sampler.js's takeStep on the sampler's StepRules, the x_t and eps_hat of a real run
+    and the z ui/vdm/pagerun.py sends, against Sampler.step on the same: the same x_{t_prev},
+    x0_hat and eps_hat to float32 rounding, and the same pixels (the panel's pictures)."""
+    from explorer.noise import standard_normal
+    from explorer.samplers import make_sampler
+    from explorer.sampling import step_generator
+    from ui.vdm.run import NOISE_SCALE, image
+
+    s = make_schedule("cosine", 1000)
+    kwargs = {"eta": eta} if sampler == "ddim" else {}
+    smp = make_sampler(sampler, s, clip_sample=clip, **kwargs)
+    smp.set_timesteps(12)
+    rules = smp.rules()
+    g = torch.Generator().manual_seed(3)
+    xs = [torch.randn((1, 1, 28, 28), generator=g) * 1.5 for _ in rules]
+    eps = [torch.randn((1, 1, 28, 28), generator=g) for _ in rules]
+    noisy = [k for k, r in enumerate(rules) if r.noise > 0]
+    zs = [standard_normal((1, 1, 28, 28), step_generator(7, k)) for k in noisy]
+    plan = {"fields": list(rules[0]._fields), "rules": [list(r) for r in rules], "start": 0,
+            "x": b64(xs[0].numpy()), "noise_steps": noisy,
+            "noise": b64(torch.cat(zs).numpy()) if zs else ""}
+    got = json.loads(subprocess.run(
+        [NODE, "--input-type=module", "-e", STEP_SCRIPT], cwd=REPO, check=True, text=True,
+        capture_output=True, timeout=60,
+        input=json.dumps({"plan": plan, "xs": [b64(x.numpy()) for x in xs],
+                          "eps": [b64(e.numpy()) for e in eps], "scale": NOISE_SCALE})).stdout)
+    assert (sampler == "ddim" and eta == 0) or noisy           # the noisy cases do add noise
+    for k, (rule, page) in enumerate(zip(rules, got)):
+        out = smp.step(eps[k], rule.t, xs[k], generator=step_generator(7, k))
+        for name, ours in (("x", out.prev_sample), ("x0", out.pred_original_sample),
+                           ("eps", out.pred_noise)):
+            diff = np.abs(np.array(page[name], np.float32) - ours.numpy().ravel()).max()
+            assert diff <= 2e-6 * max(1.0, float(ours.abs().max())), (k, name, diff)
+        pixels = [image(out.pred_noise, NOISE_SCALE), image(out.pred_original_sample),
+                  image(out.prev_sample)]
+        for ours, theirs in zip(pixels, page["pictures"]):
+            # a value within a rounding of a level's edge may land on either side
+            assert np.abs(ours.astype(int).ravel() - np.array(theirs)).max() <= 1

@@ -11,7 +11,8 @@ from typing import Any
 
 from explorer.config import check_choice
 from explorer.samplers.base import (DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, TIMESTEP_SPACINGS,
-                                   Sampler, SamplerOutput, StepCoefficients, spaced_timesteps)
+                                   Sampler, SamplerOutput, StepCoefficients, StepRule,
+                                   spaced_timesteps)
 from explorer.samplers.ddim import DDIMSampler
 from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
 from explorer.schedules import DiscreteSchedule
@@ -34,4 +35,5 @@ def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> S
 
 __all__ = ["DEFAULT_TIMESTEP_SPACING", "KARRAS_RHO", "SAMPLERS", "TIMESTEP_SPACINGS",
            "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "Sampler", "SamplerOutput",
-           "StepCoefficients", "make_sampler", "sampler_from_config", "spaced_timesteps"]
+           "StepCoefficients", "StepRule", "make_sampler", "sampler_from_config",
+           "spaced_timesteps"]

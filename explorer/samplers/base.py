@@ -29,7 +29,6 @@ from explorer.diffusion import q_sample
 from explorer.noise import standard_normal
 from explorer.schedules import DiscreteSchedule
 
-
 TIMESTEP_SPACINGS: tuple[str, ...] = ("linspace", "karras")
 KARRAS_RHO = 2.0   # measured on the shipped VDMs (MODELS.md), not EDM's 7: see `_karras_targets`
 # what the app, `explorer.sample` and the report sample a VDM with; a bare Sampler (and DDIM
@@ -85,6 +84,27 @@ def _grid(log_snr: tuple[float, ...] | None, n: int, t_start: int, spacing: str,
     return steps, prev, {p: t for t, p in prev.items()}
 
 
+class StepRule(NamedTuple):
+    """One step t -> t_prev of a sampler as the map it is once eps_hat is known (float64):
+
+        x0_hat  = (x_t - root_one_minus_alpha_bar eps_hat) / root_alpha_bar, clipped to [-1, 1]
+                  when `clip` (eps_hat then re-derived from the clipped x0_hat)
+        mean    = x0 x0_hat + xt x_t + eps eps_hat       (the mean of p(x_{t_prev} | x_t))
+        x_{t_prev} = mean + noise z,  z ~ N(0, I)        (noise = sigma_t; 0: deterministic)
+
+    `Sampler.step` applies it, and a page given the table of a run's rules (and its z) takes the
+    same steps itself (ui/static/lib/sampler.js)."""
+    t: int
+    t_prev: int
+    root_alpha_bar: float          # sqrt(abar_t)
+    root_one_minus_alpha_bar: float  # sqrt(1 - abar_t)
+    clip: bool
+    x0: float
+    xt: float
+    eps: float
+    noise: float
+
+
 @dataclass
 class SamplerOutput:
     """One reverse step x_t -> x_{t_prev}; every tensor is (B, C, H, W)."""
@@ -138,7 +158,7 @@ class Sampler(ABC):
                 "rho": self.rho, **self._extra_config()}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], schedule: DiscreteSchedule) -> "Sampler":
+    def from_config(cls, config: dict[str, Any], schedule: DiscreteSchedule) -> Sampler:
         """Rebuild from `config` (a wrong name or T raises; unknown keys raise TypeError)."""
         config = dict(config)
         name = config.pop("name", cls.name)
@@ -211,6 +231,38 @@ class Sampler(ABC):
         x0_hat = x0_hat.clamp(-1.0, 1.0)
         return x0_hat, (x_t - root_ab * x0_hat) / root_one_minus_ab
 
+    def _rule(self, t: int, x0: float, xt: float, eps: float, variance: float) -> StepRule:
+        """The StepRule of timestep t with these mean coefficients and variance sigma_t^2."""
+        root_ab, root_one_minus_ab = self._roots[t]
+        return StepRule(t, self.previous_timestep(t), root_ab, root_one_minus_ab,
+                        self.clip_sample, x0, xt, eps, math.sqrt(variance))
+
+    @abstractmethod
+    def rule(self, t: int | Tensor) -> StepRule:
+        """The step t -> t_prev of this sampler as a StepRule (t one of `timesteps`)."""
+
+    def rules(self) -> list[StepRule]:
+        """The rule of every step of `timesteps`, in the order run."""
+        return [self.rule(t) for t in self.timesteps.tolist()]
+
+    def step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor,
+             generator: torch.Generator | None = None) -> SamplerOutput:
+        """One draw x_{t_prev} ~ p(x_{t_prev} | x_t) given eps_hat = model_output, (B, C, H, W):
+        this sampler's `rule(t)` applied (the only place a step is computed)."""
+        rule = self.rule(t)
+        x0_hat, eps_hat = self.predict_x0(model_output, rule.t, x_t)    # (B, C, H, W) each
+        mean = rule.x0 * x0_hat
+        if rule.xt:
+            mean = mean + rule.xt * x_t
+        if rule.eps:
+            mean = mean + rule.eps * eps_hat
+        if rule.noise > 0.0:
+            noise = rule.noise * self.randn_like(x_t, generator)
+        else:
+            noise = torch.zeros_like(x_t)
+        return SamplerOutput(prev_sample=mean + noise, pred_original_sample=x0_hat,
+                             pred_noise=eps_hat, mean=mean, noise=noise)
+
     @staticmethod
     def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Standard normal noise shaped like x, drawn from generator (on its own device)."""
@@ -220,11 +272,6 @@ class Sampler(ABC):
     def deterministic(self) -> bool:
         """True when step() adds no noise (the output depends on x_T only)."""
         return False
-
-    @abstractmethod
-    def step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor,
-             generator: torch.Generator | None = None) -> SamplerOutput:
-        """One draw x_{t_prev} ~ p(x_{t_prev} | x_t) given eps_hat = model_output, (B, C, H, W)."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "name")

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from explorer.diffusion import mix, x0_from_eps
-from explorer.samplers.base import KARRAS_RHO, Sampler, SamplerOutput
+from explorer.samplers.base import KARRAS_RHO, Sampler, SamplerOutput, StepRule
 from explorer.schedules import DiscreteSchedule
 
 
@@ -40,33 +40,22 @@ class DDIMSampler(Sampler):
     def deterministic(self) -> bool:
         return self.eta == 0.0
 
-    def step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor,
-             generator: torch.Generator | None = None) -> SamplerOutput:
-        """One draw from p(x_{t_prev} | x_t) of eq. 12; eps_hat = model_output, (B, C, H, W)."""
+    def rule(self, t: int | Tensor) -> StepRule:
+        """The step t -> t_prev: p(x_{t_prev} | x_t) of eq. 12."""
         t = int(t)
         # 1. the step t -> t_prev; abar_t is Song et al.'s alpha_t
         t_prev = self.previous_timestep(t)
         c = self.coefficients(t, t_prev)
-
-        # 2. "predicted x_0" of eq. 12 (eq. 9 solved for x_0), clipped; eps_hat re-derived from it
-        x0_hat, eps_hat = self.predict_x0(model_output, t, x_t)     # (B, C, H, W) each
-
+        # 2. "predicted x_0" of eq. 12 (eq. 9 solved for x_0), clipped, and eps_hat re-derived
+        # from it: Sampler.predict_x0
         # 3. sigma_t(eta) (eq. 16); eta = 1 gives the DDPM posterior variance beta~_t
         variance = self.eta ** 2 * c.one_minus_alpha_bar_prev / c.one_minus_alpha_bar * c.beta
-
         # 4. "direction pointing to x_t" of eq. 12: sqrt(1 - abar_{t_prev} - sigma_t^2) eps_hat
-        direction = math.sqrt(max(c.one_minus_alpha_bar_prev - variance, 0.0)) * eps_hat
-
-        # 5. mean of eq. 12: sqrt(abar_{t_prev}) x0_hat + direction
-        mean = math.sqrt(c.alpha_bar_prev) * x0_hat + direction         # (B, C, H, W)
-
-        # 6. "random noise" of eq. 12: sigma_t z, z ~ N(0, I)
-        if variance > 0.0:
-            noise = math.sqrt(variance) * self.randn_like(x_t, generator)
-        else:
-            noise = torch.zeros_like(x_t)
-        return SamplerOutput(prev_sample=mean + noise, pred_original_sample=x0_hat,
-                             pred_noise=eps_hat, mean=mean, noise=noise)
+        direction = math.sqrt(max(c.one_minus_alpha_bar_prev - variance, 0.0))
+        # 5. mean of eq. 12: sqrt(abar_{t_prev}) x0_hat + direction; 6. "random noise" of
+        # eq. 12: sigma_t z, z ~ N(0, I) (Sampler.step)
+        return self._rule(t, x0=math.sqrt(c.alpha_bar_prev), xt=0.0, eps=direction,
+                          variance=variance)
 
     def invert_step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor) -> SamplerOutput:
         """Deterministic DDIM inversion x_t -> x_{t_next}, t_next = next_timestep(t) (eq. 12 with

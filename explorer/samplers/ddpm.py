@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import torch
 from torch import Tensor
 
 from explorer.config import check_choice
-from explorer.samplers.base import KARRAS_RHO, Sampler, SamplerOutput
+from explorer.samplers.base import KARRAS_RHO, Sampler, StepRule
 from explorer.schedules import DiscreteSchedule
 
 VarianceType = Literal["fixed_small", "fixed_large"]
@@ -37,26 +36,17 @@ class DDPMSampler(Sampler):
     def _extra_config(self) -> dict[str, Any]:
         return {"variance_type": self.variance_type}
 
-    def step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor,
-             generator: torch.Generator | None = None) -> SamplerOutput:
-        """One draw from p(x_{t_prev} | x_t) = N(mu~_t(x_t, x0_hat), sigma_t^2 I).
-
-        model_output: eps_hat at (x_t, t), (B, C, H, W); t: one timestep of `timesteps`.
-        """
+    def rule(self, t: int | Tensor) -> StepRule:
+        """The step t -> t_prev: p(x_{t_prev} | x_t) = N(mu~_t(x_t, x0_hat), sigma_t^2 I)."""
         t = int(t)
         # 1. the step t -> t_prev and its (respaced) coefficients
         t_prev = self.previous_timestep(t)
         c = self.coefficients(t, t_prev)
         alpha = 1.0 - c.beta                                   # abar_t / abar_{t_prev}
-
-        # 2. predicted x_0 from the predicted noise, "x0_hat" (Ho et al. eq. 15), clipped
-        x0_hat, eps_hat = self.predict_x0(model_output, t, x_t)    # (B, C, H, W) each
-
+        # 2. x0_hat from eps_hat (Ho et al. eq. 15), clipped: Sampler.predict_x0
         # 3. posterior mean mu~_t(x_t, x0_hat) of q(x_{t_prev} | x_t, x_0) (Ho et al. eq. 7)
         coef_x0 = math.sqrt(c.alpha_bar_prev) * c.beta / c.one_minus_alpha_bar
         coef_xt = math.sqrt(alpha) * c.one_minus_alpha_bar_prev / c.one_minus_alpha_bar
-        mean = coef_x0 * x0_hat + coef_xt * x_t                # (B, C, H, W)
-
         # 4. variance sigma_t^2: beta~_t (eq. 7) or beta_t (section 3.2); 0 into x_0 (Alg. 2: z = 0)
         if t_prev == 0:
             variance = 0.0
@@ -64,11 +54,5 @@ class DDPMSampler(Sampler):
             variance = c.beta * c.one_minus_alpha_bar_prev / c.one_minus_alpha_bar
         else:
             variance = c.beta
-
-        # 5. x_{t_prev} = mu~_t + sigma_t z, z ~ N(0, I) (Algorithm 2, line 4)
-        if variance > 0.0:
-            noise = math.sqrt(variance) * self.randn_like(x_t, generator)
-        else:
-            noise = torch.zeros_like(x_t)
-        return SamplerOutput(prev_sample=mean + noise, pred_original_sample=x0_hat,
-                             pred_noise=eps_hat, mean=mean, noise=noise)
+        # 5. x_{t_prev} = mu~_t + sigma_t z, z ~ N(0, I) (Algorithm 2, line 4): Sampler.step
+        return self._rule(t, x0=coef_x0, xt=coef_xt, eps=0.0, variance=variance)

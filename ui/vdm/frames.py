@@ -3,7 +3,8 @@ of uint8 pictures in base64, about 3 KB a step, instead of a PNG panel, a PNG fi
 Plotly figure per step. The page keeps the run's history and draws every view of it from these.
 
     {"seq", "run", "start", "taken", "done", "branches", "steps": [{"t", "eps", "x0", "x"}, ...],
-     "head": {...} (a new run: timesteps, log-SNR curve, x_T, sampler, eta, steps, seed, ...)}
+     "head": {...} (a new run: timesteps, log-SNR curve, x_T, sampler, eta, steps, seed, ...,
+              compute: what the page runs the network with, or null: ui/compute.py)}
 
 It is the run view's value. `steps[i]` is step start + i: eps_hat / NOISE_SCALE, x0_hat and the sample after the step, as
 `ui.vdm.run.image` makes them for the PNGs (so canvas and download show the same pixels). The
@@ -14,14 +15,15 @@ asks for them (`since`, the 'resync' event).
 from __future__ import annotations
 
 from ..common import BACKGROUND
+from ..compute import page_compute
 from ..page import float32_b64, uint8_b64
 from ..store import STORE
-from .run import (FILM_FRAMES, FILM_LABEL, FILM_ROWS, NOISE_SCALE, PANEL_LABELS, PANEL_PIXEL,
-                  Session, image, spacing_words)
+from .run import (FILM_FRAMES, FILM_LABEL, FILM_ROWS, GIF_FRAMES, NOISE_SCALE, PANEL_LABELS,
+                  PANEL_PIXEL, Session, image, spacing_words)
 
 # what the run view draws with, beside the MANIFEST (ui/page.py)
-CONFIG = {"panel": PANEL_LABELS, "film": {"frames": FILM_FRAMES, "label": FILM_LABEL,
-                                          "rows": FILM_ROWS},
+CONFIG = {"panel": PANEL_LABELS, "gif_frames": GIF_FRAMES,
+          "film": {"frames": FILM_FRAMES, "label": FILM_LABEL, "rows": FILM_ROWS},
           "noise_scale": NOISE_SCALE, "panel_pixel": PANEL_PIXEL, "background": BACKGROUND}
 
 
@@ -33,7 +35,13 @@ def _head(session: Session) -> dict:
             "spacing": spacing_words(run.timestep_spacing),
             "timesteps": list(session.timesteps()),
             "log_snr": float32_b64(schedule.log_snr[1:].numpy()),     # t = 1..T
-            "x_T": uint8_b64(image(run.xs[0]))}
+            "x_T": uint8_b64(image(run.xs[0])), "compute": _page_compute(session.dataset)}
+
+
+def _page_compute(dataset: str) -> dict | None:
+    """What the page runs the network with (ui/compute.py), None when it cannot: made once per
+    dataset (it hashes the graphs)."""
+    return STORE.cached(("page-compute", dataset), lambda: page_compute(dataset))
 
 
 def _step(session: Session, k: int) -> dict:

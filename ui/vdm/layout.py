@@ -53,7 +53,6 @@ class VDMTab:
     seed: gr.Number
     spacing: gr.Radio
     run: gr.HTML
-    run_gif: gr.Button
     run_file: gr.File
     run_state: gr.State
     nd_t: gr.Slider
@@ -135,12 +134,9 @@ def _reverse() -> dict:
                            value=DEFAULT_TIMESTEP_SPACING, label="timestep spacing",
                            elem_id="vdm-spacing")
     run_view = view("run", "vdm-run-view", config=frames.CONFIG, server_functions=live.SERVER_FUNCTIONS)
-    with gr.Row(equal_height=True, elem_classes="le-downloads"):
-        run_gif = gr.Button(f"GIF of the run (up to {run.GIF_FRAMES} frames)",
-                            elem_id="vdm-run-gif-btn")
     run_file = file_out("vdm-run-gif", "the run for slides", visible=False)
     return dict(sampler=sampler, eta=eta, steps=steps, seed=seed, spacing=spacing, run=run_view,
-                run_gif=run_gif, run_file=run_file, run_state=gr.State(None))
+                run_file=run_file, run_state=gr.State(None))
 
 
 def _denoise(dataset: str) -> dict:

@@ -27,7 +27,7 @@ import gradio as gr
 
 from explorer.validate import check_int, check_seed
 
-from . import frames, run
+from . import frames, pagerun, run
 from .run import Session
 
 KEPT = 512                       # runs a page may follow and move (least recently used go)
@@ -103,11 +103,20 @@ async def follow(asked: dict) -> dict:
     return _reply(session, asked)
 
 
+def _caught_up(session: Session, asked: dict) -> Session:
+    """The session's run where the page's is (`at`: {taken, branches}), when the page took
+    steps itself before it switched to the server (pagerun.catch_up; nothing to do otherwise)."""
+    at = asked.get("at")
+    if isinstance(at, dict):
+        pagerun.catch_up(session, at.get("taken"), at.get("branches"))
+    return session
+
+
 async def step(asked: dict) -> dict:
     """One step of the page's run."""
     try:
         session, asked = _find(asked)
-        await _compute(run.step, session)
+        await _compute(lambda: run.step(_caught_up(session, asked)))
         return _reply(session, asked)
     except (ValueError, gr.Error) as e:
         return _failed(e)
@@ -130,6 +139,10 @@ async def start(asked: dict) -> dict:
         return _failed(e)
     if session.active or session.queued:
         return _failed(run._busy())
+    try:
+        await _compute(_caught_up, session, asked)
+    except (ValueError, gr.Error) as e:
+        return _failed(e)
     session.queued, session.ticket = True, object()
     session.notify()
     future = asyncio.get_running_loop().run_in_executor(COMPUTE, _run_to_the_end, session,
@@ -182,6 +195,7 @@ async def rewind(asked: dict) -> dict:
     """Back to the moment `shown` steps had been taken (cheap: no sampler worker)."""
     try:
         session, asked = _find(asked)
+        await _compute(_caught_up, session, asked)
         run.rewind(session, check_int("shown", asked.get("shown"), 0, run.STEPS_MAX))
         return _reply(session, asked)
     except (ValueError, gr.Error) as e:
@@ -193,10 +207,23 @@ async def branch(asked: dict) -> dict:
     try:
         session, asked = _find(asked)
         shown = check_int("shown", asked.get("shown"), 0, run.STEPS_MAX)
-        await _compute(run.branch, session, shown, check_seed(asked.get("seed")))
+        seed = check_seed(asked.get("seed"))
+        await _compute(lambda: run.branch(_caught_up(session, asked), shown, seed))
         return _reply(session, asked)
     except (ValueError, gr.Error) as e:
         return _failed(e)
 
 
-SERVER_FUNCTIONS = [follow, step, start, stop, rewind, branch]
+async def plan(asked: dict) -> dict:
+    """What the page needs to take its run's steps itself from `start` on, under its
+    `branches` ({"key", "start", "branches"}): ui/vdm/pagerun.py. One request for a whole run
+    (and one more for each branch)."""
+    try:
+        session, asked = _find(asked)
+        return await asyncio.to_thread(pagerun.plan, session, asked.get("start"),
+                                       asked.get("branches"), asked.get("need_x") is not False)
+    except (ValueError, gr.Error) as e:
+        return _failed(e)
+
+
+SERVER_FUNCTIONS = [follow, step, start, stop, rewind, branch, plan]

@@ -14,7 +14,7 @@ from ..common import file_shown, friendly, png_file, reveal
 from ..events import api, on
 from ..page import event_data, view_event
 from ..panel import InputPanel
-from . import frames, live, run, views
+from . import frames, live, pagerun, run, views
 from .layout import VDMTab
 
 SAMPLER = dict(concurrency_limit=2, concurrency_id="vdm-sampler")   # network-bound work
@@ -71,10 +71,15 @@ def reconfigure_view(dataset, sampler, steps, eta, seed, spacing, session):
 
 
 def run_png(session, evt: gr.EventData):
-    """The step panel or the filmstrip the page shows (the view's 'png': {what, shown}), as a
-    PNG drawn by the server from the same pixels."""
+    """The step panel, the filmstrip or the GIF of the run the page shows (the view's 'png':
+    {what, shown, at}), drawn by the server from the same pixels. `at` ({taken, branches}): the
+    page's run when the page took its steps itself; the server's copy catches up first."""
     session = run._require(session)
     data = event_data(evt)
+    if isinstance(data.get("at"), dict):
+        pagerun.catch_up(session, data["at"].get("taken"), data["at"].get("branches"))
+    if data.get("what") == "gif":
+        return run.run_gif(session)
     shown = data.get("shown", session.run.taken)
     shown = min(int(shown) if isinstance(shown, (int, float)) else 0, session.run.taken)
     if data.get("what") == "film":
@@ -96,14 +101,13 @@ def _reverse(tab: VDMTab, page: gr.HTML, dataset: gr.Radio) -> None:
              tab.spacing.change])
     # Step, Run, Stop, rewind and branch: the view's own server functions (ui/vdm/live.py)
     reveal(event("png")(friendly(run_png), tab.run_state, tab.run_file, api_name="vdm_run_png",
-                        api_visibility="undocumented"), tab.run_file)
-    reveal(tab.run_gif.click(friendly(run.run_gif), tab.run_state, tab.run_file,
-                             api_name="vdm_run_gif"), tab.run_file)
+                        api_visibility="undocumented", **SAMPLER), tab.run_file)
 
     # the public API: one run per session, driven in turns, answered with PNG pictures
     ports = tab.api
     pictures = [tab.run_state, ports.panel, ports.film, ports.text, ports.numbers, ports.shown]
     api(run.api_reset, settings, pictures, api_name="vdm_reset")
+    api(run.run_gif, tab.run_state, tab.run_file, api_name="vdm_run_gif")
     api(run.api_step, tab.run_state, pictures, api_name="vdm_step", **SAMPLER)
     api(run.api_run, tab.run_state, pictures, api_name="vdm_run", **SAMPLER)
     # Stop sets the run's flag: the streaming run ends after the step under way and its stream

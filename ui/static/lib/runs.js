@@ -3,7 +3,8 @@
 // functions of plain data: node --test covers them (tests/js/runs.test.mjs).
 //
 // A message: {seq, run, start, taken, done, branches, steps: [{t, eps, x0, x}], head?}
-//   head (a new run): {key, timesteps, log_snr, x_T, sampler, eta, steps, seed, spacing, dataset}
+//   head (a new run): {key, timesteps, log_snr, x_T, sampler, eta, steps, seed, spacing, dataset,
+//                      compute: the page's network config or null (ui/compute.py)}
 //   (key: what the page asks for the run's new steps with, ui/vdm/live.py)
 //   steps[i] is step start + i: eps_hat (divided by the noise scale), x0_hat and the sample
 //   after it, each 28x28 uint8 in base64. The history is cut to `start` steps, then extended.
@@ -19,6 +20,7 @@ export function startRun(msg) {
     spacing: h.spacing, dataset: h.dataset, timesteps: h.timesteps,
     logSnr: float32FromBase64(h.log_snr), xT: uint8FromBase64(h.x_T),
     steps: [], taken: 0, done: false, branches: msg.branches || [[0, h.seed]],
+    compute: h.compute || null,
   };
 }
 

@@ -5,11 +5,19 @@
 // animation frame. Stop freezes the view at once; the server ends the run after the step under
 // way and takes it back to the step shown, so the run is what the audience saw.
 //
+// Where the browser can (WebAssembly, module workers) and the switch says so, the page takes the
+// steps itself (lib/pagerun.js): the network runs in a worker, the server sends the run's rules
+// and noise once (its `plan`), so a whole run costs the server one request; Step, Run, Stop,
+// rewind and branch are then the page's own, with exactly the run the server would make.
+// `?compute=server` in the URL, or the switch, leaves the computing to the server.
+//
 // props.value: the latest message; config: labels and geometry (ui/vdm/frames.py CONFIG). The
 // step shown is the page's: it goes with the events that need it (stop, rewind, branch, png).
 
 import {everyFrame, fit, fontSize, grey, picture} from "../lib/draw.js";
 import {COLORS, dots, frame, line, star} from "../lib/plot.js";
+import {openEps, supported} from "../lib/eps.js";
+import {branched, cut, pageRun} from "../lib/pagerun.js";
 import {offer} from "../lib/registry.js";
 import {applyMessage, caption, filmPicks, panel, sampleAfter, stepsOnCurve, tBefore}
   from "../lib/runs.js";
@@ -26,11 +34,14 @@ export function mount({element, trigger, props, watch, server, config}) {
       <button class="le-btn primary" data-act="step" title="one step (key S)">Step</button>
       <button class="le-btn primary" data-act="run" title="every remaining step (key R)">Run</button>
       <button class="le-btn stop" data-act="stop" title="stop on the frame shown (key X)" disabled>Stop</button>
+      <label class="le-compute" title="run the network in this browser (WebAssembly, in a worker): the server only sends the run's noise once; off: every step is computed on the server">
+        <input class="le-compute-box" type="checkbox"> compute in this browser</label>
       <span class="le-status" aria-live="polite"></span>
 
       <span class="le-spacer"></span>
       <button class="le-btn small" data-act="png" title="the step panel as a PNG file, for slides">this step as PNG</button>
       <button class="le-btn small" data-act="film" title="the filmstrip as a PNG file, for slides">filmstrip as PNG</button>
+      <button class="le-btn small" data-act="gif" title="the run so far as a GIF (up to ${config.gif_frames} frames), for slides">run as GIF</button>
     </div>
     <canvas class="le-panel" aria-label="x_t, predicted noise, predicted x_0, next x_t"></canvas>
     <p class="le-caption"></p>
@@ -49,26 +60,35 @@ export function mount({element, trigger, props, watch, server, config}) {
   const q = (selector) => root.querySelector(selector);
   const [panelCanvas, filmCanvas, stepsCanvas] = [q(".le-panel"), q(".le-film"), q(".le-steps")];
   const slider = q(".le-shown"), kLabel = q(".le-k"), captionEl = q(".le-caption");
-  const status = q(".le-status"), seedBox = q(".le-branch-seed");
+  const status = q(".le-status"), seedBox = q(".le-branch-seed"), computeBox = q(".le-compute-box");
   const buttons = Object.fromEntries([...root.querySelectorAll("[data-act]")]
     .map((b) => [b.dataset.act, b]));
 
   const state = {history: null, shown: 0, running: false, frozen: false, following: false,
                  filling: false, drawn: [], curve: null, layout: null, slowDrawn: 0,
-                 drawnShown: 0};
-  const test = (window.latentExplorer ??= {}).run = {state, drawn: state.drawn};
+                 drawnShown: 0, pageTook: false, stepping: false,
+                 // the switch: on where this browser can run the network, unless ?compute=server
+                 pageWanted: supported() && new URLSearchParams(location.search).get("compute") !== "server",
+                 pageFailed: null};
+  const engine = pageRun({plan: (asked) => server.plan(asked), open: openEps,
+                          noiseScale: config.noise_scale});
+  const test = (window.latentExplorer ??= {}).run = {state, drawn: state.drawn, engine};
 
   // ------------------------------------------------------------ talking to the server
   // Reset is a Gradio event (it reads the settings above the view); the rest are the view's
   // server functions (ui/vdm/live.py), each one small request answered with a message.
+  // `at`: where the page's own steps left the run, for the server to catch up to first
+  const at = () => (state.pageTook && state.history
+    ? {at: {taken: state.history.steps.length, branches: state.history.branches}} : {});
   const held = () => (state.history ? {have: state.history.steps.length, run: state.history.run,
-                                       key: state.history.key}
+                                       key: state.history.key, ...at()}
                                     : {have: 0, run: null, key: null});
   const setRunning = (on) => {
     state.running = on;
     buttons.stop.disabled = !on;
     for (const name of ["reset", "step", "run", "rewind", "branch"]) buttons[name].disabled = on;
-    status.textContent = on ? "running..." : "";
+    if (on) status.textContent = "running...";
+    else if (status.textContent === "running...") status.textContent = "";
   };
   /** Call server function `name` and fold its reply in; a refusal is said in the status line. */
   const call = async (name, extra = {}) => {
@@ -78,6 +98,7 @@ export function mount({element, trigger, props, watch, server, config}) {
         status.textContent = reply.error;
         return null;
       }
+      state.pageTook = false;              // the server holds the run as the page does
       apply(reply);
       return reply;
     } catch (error) {
@@ -85,11 +106,90 @@ export function mount({element, trigger, props, watch, server, config}) {
       return null;
     }
   };
+  // ------------------------------------------------------------ the page's own steps
+  const inPage = () => Boolean(state.pageWanted && !state.pageFailed && state.history
+                               && state.history.compute);
+  /** The page could not take a step itself: say why, once, and leave it to the server. */
+  const pageFailed = (error) => {
+    state.pageFailed = error.message || String(error);
+    status.textContent = `this browser could not run the network (${state.pageFailed}): the server computes`;
+    showSwitch();
+  };
+  /** A history the page made (a step, a rewind): shown as a message's would be. */
+  const show = (next) => {
+    const h = state.history;
+    const following = !h || state.shown >= h.steps.length;
+    state.history = next;
+    state.pageTook = true;
+    if (following || state.shown > next.steps.length) state.shown = next.steps.length;
+    draw();
+  };
+  /** One step in the page; false when it could not be taken (or the run changed meanwhile). */
+  const pageStep = async () => {
+    const h = state.history;
+    try {
+      const next = await engine.step(h);
+      if (state.history !== h) return false;          // a new run, a Stop: not this step
+      show(next);
+      return true;
+    } catch (error) {
+      if (state.history === h) pageFailed(error);
+      return false;
+    }
+  };
+  const pageActions = {
+    step: async () => {
+      if (state.stepping || state.history.done) return;
+      state.stepping = true;
+      try {
+        if (!(await pageStep()) && state.pageFailed) call("step");     // the server takes over
+      } finally {
+        state.stepping = false;
+      }
+    },
+    run: async () => {
+      state.frozen = false;
+      setRunning(true);
+      // the steps are taken in the worker, one after the other; each is shown as it comes,
+      // until Stop (or a new run) makes the history another one than the run's last
+      let mine = state.history;
+      try {
+        await engine.run(mine, (next) => {
+          if (!state.running || state.history !== mine) return false;
+          show(next);
+          mine = next;
+          return true;
+        });
+      } catch (error) {
+        if (state.history === mine) pageFailed(error);
+      }
+      const failed = state.running && state.pageFailed;
+      if (state.running) setRunning(false);
+      if (failed) actions.run();                     // the server goes on from the step reached
+    },
+    stop: () => {
+      state.shown = state.drawnShown;                 // the step on screen, as on the server
+      setRunning(false);
+      status.textContent = "stopped";
+      show(cut(state.history, state.shown));
+    },
+    rewind: () => show(cut(state.history, state.shown)),
+    branch: async () => {
+      show(branched(state.history, state.shown, Math.max(0, Math.round(+seedBox.value || 0))));
+      await pageActions.step();
+    },
+  };
+
   const actions = {
     reset: () => { state.frozen = false; trigger("reset"); },
-    step: () => { if (!state.running && state.history) call("step"); },
+    step: () => {
+      if (state.running || !state.history) return;
+      if (inPage()) pageActions.step();
+      else call("step");
+    },
     run: async () => {
       if (state.running || !state.history || state.history.done) return;
+      if (inPage()) return pageActions.run();
       state.frozen = false;
       setRunning(true);
       if (await call("start")) follow();
@@ -97,18 +197,40 @@ export function mount({element, trigger, props, watch, server, config}) {
     },
     stop: () => {
       if (!state.running) return;
+      if (inPage()) return pageActions.stop();
       state.frozen = true;                    // nothing more is drawn from here on: the run
       state.shown = state.drawnShown;         // stops on the step on screen (not on one that
       setRunning(false);                      // came in but was not drawn yet)
       status.textContent = "stopped";
       call("stop", {shown: state.shown});
     },
-    rewind: () => call("rewind", {shown: state.shown}),
-    branch: () => call("branch", {shown: state.shown,
-                                  seed: Math.max(0, Math.round(+seedBox.value || 0))}),
-    png: () => trigger("png", {what: "panel", shown: state.shown}),
-    film: () => trigger("png", {what: "film", shown: state.shown}),
+    rewind: () => (inPage() ? pageActions.rewind() : call("rewind", {shown: state.shown})),
+    branch: () => (inPage() ? pageActions.branch()
+      : call("branch", {shown: state.shown, seed: Math.max(0, Math.round(+seedBox.value || 0))})),
+    png: () => trigger("png", {what: "panel", shown: state.shown, ...at()}),
+    film: () => trigger("png", {what: "film", shown: state.shown, ...at()}),
+    gif: () => trigger("png", {what: "gif", shown: state.shown, ...at()}),
   };
+
+  /** The switch as things stand: on where the page computes; off and greyed where it cannot. */
+  const switchTitle = computeBox.parentElement.title;
+  const showSwitch = () => {
+    const can = supported() && !state.pageFailed && Boolean(state.history && state.history.compute);
+    computeBox.disabled = !can;
+    computeBox.checked = can && state.pageWanted;
+    computeBox.parentElement.title = can ? switchTitle
+      : state.pageFailed ? `the server computes: ${state.pageFailed}`
+      : !supported() ? "this browser lacks WebAssembly or module workers: the server computes"
+      : "this model has no graph for the page: the server computes";
+  };
+  computeBox.addEventListener("change", () => {
+    state.pageWanted = computeBox.checked;
+    status.textContent = state.pageWanted ? "computing in this browser" : "computing on the server";
+    if (inPage()) engine.warm(state.history).catch(pageFailed);
+  });
+  if (!supported()) {
+    status.textContent = "this browser cannot run the network (no WebAssembly or module workers): the server computes";
+  }
   for (const [name, button] of Object.entries(buttons)) {
     button.addEventListener("click", actions[name]);
   }
@@ -132,7 +254,11 @@ export function mount({element, trigger, props, watch, server, config}) {
     if (!history) return;
     state.history = history;
     if (msg.head || msg.stopped) state.frozen = false;
-    if (msg.head) setRunning(false);
+    if (msg.head) {
+      setRunning(false);
+      state.pageTook = false;
+      showSwitch();
+    }
     if (following || state.shown > history.steps.length) {
       state.shown = Math.min(history.taken, history.steps.length);
     }
@@ -219,6 +345,11 @@ export function mount({element, trigger, props, watch, server, config}) {
   };
   test.sampleAfter = (k) => Array.from(sampleAfter(state.history, k));
   test.actions = actions;
+  test.inPage = inPage;
+  test.sample = (taken) => {
+    const x = state.history && engine.sample(state.history, taken);
+    return x ? Array.from(x) : null;
+  };
   apply(props.value);
 
   // the panel's layout, kept for readCells
