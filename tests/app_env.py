@@ -96,6 +96,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def fresh_app():
+    """The `app` module with a Blocks built anew (its page, its queue). Gradio keeps a Blocks'
+    queue across close() and launch(), with the count of running events of each concurrency
+    group, so an event still running when a test module closed the app would hold its group's
+    slot in every later launch; and after several launches of one Blocks the page was seen
+    re-sending every view of image A every few seconds (see conftest.py). Each launch here
+    serves a Blocks that was never launched, as `python app.py` does."""
+    import importlib
+
+    import app
+    return importlib.reload(app)
+
+
 def launch_app(root: Path):
     """Point the app at `root`, (re)load its store, launch it; returns (app module, url).
 
@@ -103,9 +116,9 @@ def launch_app(root: Path):
     is reloaded explicitly. The environment variable is restored by `close_app`."""
     previous = os.environ.get(PRETRAINED_ENV)
     os.environ[PRETRAINED_ENV] = str(root)
-    import app
     from ui.store import STORE
     STORE.reload()
+    app = fresh_app()                           # its page's first values from these models
     _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=free_port(),
                                 prevent_thread_lock=True, quiet=True)
     app._test_previous_env = previous

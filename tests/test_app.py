@@ -11,8 +11,11 @@ from PIL import Image
 def client():
     from gradio_client import Client
 
-    import app
+    from app_env import fresh_app
+    from ui.store import STORE
 
+    STORE.reload()                               # the shipped models (another module's may be held)
+    app = fresh_app()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

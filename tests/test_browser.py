@@ -54,9 +54,23 @@ def open_page(browser, url: str, width: int = 1440, height: int = 1000):
     page.page_errors = []
     page.on("pageerror", lambda e: page.page_errors.append(str(e)))
     page.on("console", lambda m: page.page_errors.append(m.text) if m.type == "error" else None)
+    page.joins = []                                   # the events the page sent (diagnostics)
+    page.on("request", lambda r: page.joins.append((time.monotonic(), r.post_data))
+            if "/queue/join" in r.url else None)
     page.set_default_timeout(WAIT)
     page.goto(url)
     return page
+
+
+def recent_events(page, seconds: float = 30.0) -> dict[str, int]:
+    """How often each event was sent in the last `seconds` (the api names the page fired)."""
+    import collections
+    import json
+    names = page.evaluate("() => Object.fromEntries(window.gradio_config.dependencies"
+                          ".map((d) => [d.id, d.api_name || `#${d.id}`]))")
+    since = time.monotonic() - seconds
+    return dict(collections.Counter(names[str(json.loads(body)["fn_index"])]
+                                    for at, body in page.joins if at >= since))
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +107,7 @@ def src(page, elem_id: str) -> str | None:
 
 def wait_new(page, elem_id: str, old: str | None) -> None:
     """Wait until the image of #elem_id is shown and differs from `old`."""
+    page.locator(f"#{elem_id}").scroll_into_view_if_needed()    # images load lazily
     image = page.locator(f"#{elem_id} img").first
     expect(image).to_be_visible()
     if old is not None:
@@ -134,7 +149,8 @@ def map_point(page, elem_id: str) -> tuple[int, float, float]:
     the legend) drawn over them. The layout of a t-SNE map differs between machines, so a point
     chosen by rank alone (say the rightmost) may lie under the mode bar on another one."""
     page.locator(f"#{elem_id} .js-plotly-plot").scroll_into_view_if_needed()
-    return tuple(page.evaluate("""(id) => {
+    # none while the map is covered (Gradio's pending veil over a map still being redrawn)
+    found = eventually(lambda: page.evaluate("""(id) => {
         const gd = document.querySelector(`#${id} .js-plotly-plot`);
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         const r = gd.getBoundingClientRect();
@@ -151,8 +167,20 @@ def map_point(page, elem_id: str) -> tuple[int, float, float]:
                 if (best === null || d < best[3]) best = [tr.customdata[i], x, y, d];
             }
         }
-        return best.slice(0, 3);
-    }""", elem_id))
+        return best && best.slice(0, 3);
+    }""", elem_id), timeout_s=90)
+    if not found:
+        page.screenshot(path=ARTIFACTS / f"failed_map_point_{elem_id}.png")
+        over = page.evaluate("""(id) => {
+            const gd = document.querySelector(`#${id} .js-plotly-plot`);
+            const r = gd.getBoundingClientRect();
+            const e = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return [JSON.stringify(r), e && e.outerHTML.slice(0, 300),
+                    gd._fullData.map((t) => [t.mode, t.type, !!t.customdata, t.x && t.x.length])];
+        }""", elem_id)
+        raise AssertionError(f"no point of #{elem_id} can be reached by the mouse: {over}; "
+                             f"events of the last 30 s: {recent_events(page)}")
+    return tuple(found)
 
 
 def hover(page, x: float, y: float, shown: str) -> None:
