@@ -15,25 +15,31 @@ from explorer.samplers.base import (DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, TIMEST
                                    spaced_timesteps)
 from explorer.samplers.ddim import DDIMSampler
 from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
+from explorer.samplers.dpmpp import DPMSolverPP2MSampler
 from explorer.schedules import DiscreteSchedule
 
+# what the app offers (the page takes their steps itself: ui/static/lib/sampler.js); SOLVERS adds
+# the higher-order solvers, not offered there yet
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
-_CLASSES: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler}
+SOLVERS: tuple[str, ...] = (*SAMPLERS, "dpmpp2m")
+_CLASSES: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler,
+                                      "dpmpp2m": DPMSolverPP2MSampler}
 
 
 def make_sampler(name: str, schedule: DiscreteSchedule, **kwargs: Any) -> Sampler:
-    """One of SAMPLERS by name, on schedule; kwargs go to its constructor (e.g. eta for "ddim")."""
-    check_choice("sampler", name, SAMPLERS)
+    """One of SOLVERS by name, on schedule; kwargs go to its constructor (e.g. eta for "ddim")."""
+    check_choice("sampler", name, SOLVERS)
     return _CLASSES[name](schedule, **kwargs)
 
 
 def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> Sampler:
     """Rebuild a sampler from its `config` dict (its "name" picks the class)."""
-    name = check_choice("sampler", config.get("name"), SAMPLERS)
+    name = check_choice("sampler", config.get("name"), SOLVERS)
     return _CLASSES[name].from_config(config, schedule)
 
 
 __all__ = ["DEFAULT_TIMESTEP_SPACING", "KARRAS_RHO", "SAMPLERS", "TIMESTEP_SPACINGS",
-           "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "Sampler", "SamplerOutput",
+           "SOLVERS", "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "DPMSolverPP2MSampler",
+           "Sampler", "SamplerOutput",
            "StepCoefficients", "StepRule", "make_sampler", "sampler_from_config",
            "spaced_timesteps"]

@@ -90,6 +90,8 @@ class StepRule(NamedTuple):
         x0_hat  = (x_t - root_one_minus_alpha_bar eps_hat) / root_alpha_bar, clipped to [-1, 1]
                   when `clip` (eps_hat then re-derived from the clipped x0_hat)
         mean    = x0 x0_hat + xt x_t + eps eps_hat       (the mean of p(x_{t_prev} | x_t))
+                  + x0_prev x0_hat'                      (a multistep solver: x0_hat' is the
+                                                          x0_hat of the step before this one)
         x_{t_prev} = mean + noise z,  z ~ N(0, I)        (noise = sigma_t; 0: deterministic)
 
     `Sampler.step` applies it, and a page given the table of a run's rules (and its z) takes the
@@ -103,6 +105,7 @@ class StepRule(NamedTuple):
     xt: float
     eps: float
     noise: float
+    x0_prev: float = 0.0           # 0 but for a multistep solver's steps after its first
 
 
 @dataclass
@@ -186,6 +189,7 @@ class Sampler(ABC):
                                                          self.timestep_spacing, self.rho))
         self.num_inference_steps = n
         self.timesteps = torch.tensor(steps)                         # (n,) descending
+        self._last_x0 = None                       # (t, x0_hat) of the last step taken
         # sqrt(abar_t), sqrt(1 - abar_t) as floats, read once (not gathered every step)
         roots = self.schedule.sqrt_alpha_bar.tolist()
         roots_one_minus = self.schedule.sqrt_one_minus_alpha_bar.tolist()
@@ -231,11 +235,12 @@ class Sampler(ABC):
         x0_hat = x0_hat.clamp(-1.0, 1.0)
         return x0_hat, (x_t - root_ab * x0_hat) / root_one_minus_ab
 
-    def _rule(self, t: int, x0: float, xt: float, eps: float, variance: float) -> StepRule:
+    def _rule(self, t: int, x0: float, xt: float, eps: float, variance: float,
+              x0_prev: float = 0.0) -> StepRule:
         """The StepRule of timestep t with these mean coefficients and variance sigma_t^2."""
         root_ab, root_one_minus_ab = self._roots[t]
         return StepRule(t, self.previous_timestep(t), root_ab, root_one_minus_ab,
-                        self.clip_sample, x0, xt, eps, math.sqrt(variance))
+                        self.clip_sample, x0, xt, eps, math.sqrt(variance), x0_prev)
 
     @abstractmethod
     def rule(self, t: int | Tensor) -> StepRule:
@@ -256,12 +261,24 @@ class Sampler(ABC):
             mean = mean + rule.xt * x_t
         if rule.eps:
             mean = mean + rule.eps * eps_hat
+        if rule.x0_prev:
+            mean = mean + rule.x0_prev * self._previous_x0(rule.t)
+        self._last_x0 = (rule.t, x0_hat)
         if rule.noise > 0.0:
             noise = rule.noise * self.randn_like(x_t, generator)
         else:
             noise = torch.zeros_like(x_t)
         return SamplerOutput(prev_sample=mean + noise, pred_original_sample=x0_hat,
                              pred_noise=eps_hat, mean=mean, noise=noise)
+
+    def _previous_x0(self, t: int) -> Tensor:
+        """x0_hat of the step just before the step from t (a multistep rule needs it): the
+        steps of `timesteps` must be taken in order, as the loop takes them."""
+        last = getattr(self, "_last_x0", None)
+        if last is None or last[0] != self.next_timestep(t):
+            raise ValueError(f"the step from t={t} needs x0_hat of the step before it: take "
+                             "the steps of `timesteps` in order")
+        return last[1]
 
     @staticmethod
     def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -1,0 +1,130 @@
+"""The higher-order solvers of the probability-flow ODE (explorer/samplers/dpmpp.py): checked
+against a peer library, diffusers' DPMSolverMultistepScheduler, step by step, and against the
+exact flow of Gaussian data, where the order of the method shows in how the error falls.
+
+Conventions between the two (named, since they decide the comparison):
+- a timestep t here is index t - 1 there: our tables run over t = 0..T with abar_0 = 1 (the
+  data), theirs over 0..T-1; the last step here goes to t = 0, where sigma = 0, which is theirs
+  to `final_sigmas_type="zero"` (and both take that step at first order, x_0 = x0_hat);
+- diffusers builds alpha_bar from `trained_betas` as a float32 running product, which loses
+  1 - alpha_bar at small t; it is handed our float64 table (its `alphas_cumprod`) instead;
+- its step computes in float32 (it casts the sample; its sigma table is set to ours in float64
+  here), so a step agrees to float32 rounding; both are fed the same x_t at every step, so that error does not compound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DPMSolverMultistepScheduler
+
+from explorer.samplers import DDIMSampler, DPMSolverPP2MSampler, make_sampler, sampler_from_config
+from explorer.sampling import sample_progressive
+from explorer.schedules import DiscreteSchedule, make_schedule
+
+F64 = torch.float64
+T = 1000
+M = torch.tensor([[0.3, -0.5], [0.0, 0.6]], dtype=F64).reshape(1, 1, 2, 2)   # data mean m
+V = torch.tensor([[0.04, 0.1], [0.25, 1.0]], dtype=F64).reshape(1, 1, 2, 2)  # data variance v
+
+
+def schedules() -> dict[str, DiscreteSchedule]:
+    """linear, cosine, and a learned-like one (a monotone gamma of another shape)."""
+    t = torch.linspace(0, 1, T + 1, dtype=F64)[1:]
+    learned = DiscreteSchedule(-9.0 + 18.0 * t + 2.0 * torch.sin(3.0 * t), name="learned-like")
+    return {"linear": make_schedule("linear", T), "cosine": make_schedule("cosine", T),
+            "learned": learned}
+
+
+def peer(schedule: DiscreteSchedule, timesteps: list[int]) -> DPMSolverMultistepScheduler:
+    """diffusers' DPM-Solver++(2M) on our alpha_bar table, at our timesteps (their index t - 1)."""
+    alpha_bar = schedule.alpha_bar[1:].numpy()
+    betas = 1.0 - alpha_bar / np.concatenate([[1.0], alpha_bar[:-1]])
+    theirs = DPMSolverMultistepScheduler(num_train_timesteps=T, trained_betas=betas,
+                                         algorithm_type="dpmsolver++", solver_order=2,
+                                         final_sigmas_type="zero", lower_order_final=True)
+    theirs.alphas_cumprod = torch.from_numpy(alpha_bar)                 # float64, ours
+    theirs.set_timesteps(timesteps=[t - 1 for t in timesteps])
+    ab = schedule.alpha_bar[timesteps]                 # and its sigma table, float64 as well
+    theirs.sigmas = torch.cat([((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=F64)])
+    return theirs
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "learned"])
+@pytest.mark.parametrize("steps, spacing", [(10, "linspace"), (20, "karras"), (7, "linspace"),
+                                            (50, "karras")])
+def test_dpmpp_2m_steps_are_diffusers_steps(name, steps, spacing):
+    """The same x_t and model output at every step of a run give diffusers' x_{t_prev}. The
+    model output is the exact eps_hat of Gaussian data, perturbed (a model of some error)."""
+    schedule = schedules()[name]
+    model = GaussianEps(schedule)
+    ours = DPMSolverPP2MSampler(schedule, clip_sample=False, timestep_spacing=spacing)
+    ours.set_timesteps(steps)
+    timesteps = ours.timesteps.tolist()
+    theirs = peer(schedule, timesteps)
+    g = torch.Generator().manual_seed(steps)
+    x = torch.randn(4, 1, 2, 2, dtype=F64, generator=g)
+    for t in timesteps:
+        # x0_hat off by 0.05 per pixel: eps_hat = eps - sqrt(abar_t / (1 - abar_t)) delta
+        delta = 0.05 * torch.randn(x.shape, dtype=F64, generator=g)
+        eps = model(x, torch.tensor([t])) - (schedule.snr[t].sqrt() * delta)
+        mine = ours.step(eps, t, x).prev_sample
+        peer_x = theirs.step(eps, t - 1, x).prev_sample.to(F64)
+        assert (mine - peer_x).abs().max() <= 1e-6 * max(1.0, float(mine.abs().max())), t
+        x = mine
+
+
+def test_dpmpp_2m_needs_its_steps_in_order():
+    sampler = DPMSolverPP2MSampler(make_schedule("cosine", T), clip_sample=False)
+    sampler.set_timesteps(10)
+    t0, t1, t2 = sampler.timesteps.tolist()[:3]
+    x = torch.zeros(1, 1, 2, 2, dtype=F64)
+    sampler.step(x, t0, x)
+    with pytest.raises(ValueError, match="in order"):
+        sampler.step(x, t2, x)                                  # t1 was skipped
+    sampler.step(x, t1, x)
+
+
+def _exact_flow(schedule, x_T):
+    """x_0 on the exact probability-flow path from x_T for data N(m, v) per pixel."""
+    ab_T = schedule.alpha_bar[T]
+    return M + V.sqrt() * (x_T - ab_T.sqrt() * M) / (ab_T * V + 1 - ab_T).sqrt()
+
+
+class GaussianEps:
+    """The exact eps_hat(x_t, t) = E[eps | x_t] for x_0 ~ N(m, v I) (per pixel)."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def __call__(self, x_t, t):
+        ab = self.schedule.alpha_bar[t.cpu()].to(x_t).reshape(-1, 1, 1, 1)
+        return (1 - ab).sqrt() * (x_t - ab.sqrt() * M) / (ab * V + 1 - ab)
+
+
+def test_dpmpp_2m_is_second_order_and_beats_ddim_on_the_exact_flow():
+    """On Gaussian data the probability-flow ODE is solved exactly (quantiles to quantiles).
+    Doubling the steps (even in t) divides DPM-Solver++(2M)'s largest error at x_0 by about 4
+    (second order) and DDIM's by about 2 (first order); at 160 steps DPM-Solver++(2M) is several
+    times closer. (Measured here: 0.063, 0.018, 0.0047 against 0.062, 0.031, 0.016.)"""
+    schedule = make_schedule("cosine", T)
+    x_T = torch.randn(64, 1, 2, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    exact = _exact_flow(schedule, x_T)
+
+    def error(sampler, steps):
+        sampler.set_timesteps(steps)
+        *_, last = sample_progressive(GaussianEps(schedule), sampler, x_T=x_T)
+        return float((last.x_prev - exact).abs().max())
+    dpm = [error(DPMSolverPP2MSampler(schedule, clip_sample=False), n) for n in (40, 80, 160)]
+    ddim = [error(DDIMSampler(schedule, eta=0.0, clip_sample=False), n) for n in (40, 80, 160)]
+    assert all(3.0 < a / b < 5.0 for a, b in zip(dpm, dpm[1:])), dpm
+    assert all(1.7 < a / b < 2.4 for a, b in zip(ddim, ddim[1:])), ddim
+    assert dpm[-1] < ddim[-1] / 3, (dpm, ddim)
+
+
+def test_dpmpp_2m_rebuilds_from_its_config():
+    sampler = make_sampler("dpmpp2m", make_schedule("linear", T), timestep_spacing="karras")
+    again = sampler_from_config(sampler.config, sampler.schedule)
+    assert isinstance(again, DPMSolverPP2MSampler) and again.config == sampler.config
+    assert again.deterministic
