@@ -89,9 +89,11 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
 
 """
 # (sampler, steps, timestep spacing); DDIM-50 evenly spaced too, to show what the spacing buys
+# and DPM-Solver++(2M) at 10, 20 and 50 steps (one network evaluation a step, as the others)
 VDM_SAMPLERS = (("ddim", 20, DEFAULT_TIMESTEP_SPACING), ("ddim", 50, DEFAULT_TIMESTEP_SPACING),
                 ("ddim", 50, "linspace"), ("ddpm", 50, DEFAULT_TIMESTEP_SPACING),
-                ("ddpm", 1000, DEFAULT_TIMESTEP_SPACING))
+                ("ddpm", 1000, DEFAULT_TIMESTEP_SPACING),
+                *(("dpmpp2m", n, DEFAULT_TIMESTEP_SPACING) for n in (10, 20, 50)))
 
 
 def sample_key(sampler: str, steps: int, spacing: str) -> str:
@@ -215,7 +217,8 @@ def _training_time(meta: dict) -> str:
 
 
 SAMPLE_LABELS = {"prior": "prior samples", "reconstruction": "reconstructions",
-                 "ddim-50-linspace": "DDIM-50 even in t"}
+                 "ddim-50-linspace": "DDIM-50 even in t",
+                 **{f"dpmpp2m-{n}": f"DPM-Solver++(2M)-{n}" for n in (10, 20, 50)}}
 
 
 def card(meta: dict, config) -> str:

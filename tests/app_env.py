@@ -100,9 +100,9 @@ def fresh_app():
     """The `app` module with a Blocks built anew (its page, its queue). Gradio keeps a Blocks'
     queue across close() and launch(), with the count of running events of each concurrency
     group, so an event still running when a test module closed the app would hold its group's
-    slot in every later launch; and after several launches of one Blocks the page was seen
-    re-sending every view of image A every few seconds (see conftest.py). Each launch here
-    serves a Blocks that was never launched, as `python app.py` does."""
+    slot (the projection group has one) in every later launch. Each launch here serves a Blocks
+    that was never launched, as `python app.py` does. (It does not stop what conftest.py
+    describes: that is tied to the process, not to the Blocks.)"""
     import importlib
 
     import app
