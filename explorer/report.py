@@ -89,11 +89,12 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
 
 """
 # (sampler, steps, timestep spacing); DDIM-50 evenly spaced too, to show what the spacing buys
-# and DPM-Solver++(2M) at 10, 20 and 50 steps (one network evaluation a step, as the others)
+# and DPM-Solver++(2M) at these steps (one network evaluation a step, as the others)
+DPMPP_STEPS = (10, 20, 50)
 VDM_SAMPLERS = (("ddim", 20, DEFAULT_TIMESTEP_SPACING), ("ddim", 50, DEFAULT_TIMESTEP_SPACING),
                 ("ddim", 50, "linspace"), ("ddpm", 50, DEFAULT_TIMESTEP_SPACING),
                 ("ddpm", 1000, DEFAULT_TIMESTEP_SPACING),
-                *(("dpmpp2m", n, DEFAULT_TIMESTEP_SPACING) for n in (10, 20, 50)))
+                *(("dpmpp2m", n, DEFAULT_TIMESTEP_SPACING) for n in DPMPP_STEPS))
 
 
 def sample_key(sampler: str, steps: int, spacing: str) -> str:
@@ -218,7 +219,7 @@ def _training_time(meta: dict) -> str:
 
 SAMPLE_LABELS = {"prior": "prior samples", "reconstruction": "reconstructions",
                  "ddim-50-linspace": "DDIM-50 even in t",
-                 **{f"dpmpp2m-{n}": f"DPM-Solver++(2M)-{n}" for n in (10, 20, 50)}}
+                 **{f"dpmpp2m-{n}": f"DPM-Solver++(2M)-{n}" for n in DPMPP_STEPS}}
 
 
 def card(meta: dict, config) -> str:

@@ -12,7 +12,9 @@ artifacts/browser/: look at them.
 
 from __future__ import annotations
 
+import collections
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -62,15 +64,18 @@ def open_page(browser, url: str, width: int = 1440, height: int = 1000):
     return page
 
 
-def recent_events(page, seconds: float = 30.0) -> dict[str, int]:
-    """How often each event was sent in the last `seconds` (the api names the page fired)."""
-    import collections
-    import json
+def joined_events(page, bodies) -> list[str]:
+    """The api names of the events whose /queue/join request bodies these are."""
     names = page.evaluate("() => Object.fromEntries(window.gradio_config.dependencies"
                           ".map((d) => [d.id, d.api_name || `#${d.id}`]))")
+    return [names[str(json.loads(body)["fn_index"])] for body in bodies]
+
+
+def recent_events(page, seconds: float = 30.0) -> dict[str, int]:
+    """How often each event was sent in the last `seconds` (the api names the page fired)."""
     since = time.monotonic() - seconds
-    return dict(collections.Counter(names[str(json.loads(body)["fn_index"])]
-                                    for at, body in page.joins if at >= since))
+    return dict(collections.Counter(joined_events(page, [body for at, body in page.joins
+                                                         if at >= since])))
 
 
 @pytest.fixture(scope="module")

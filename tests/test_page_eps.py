@@ -8,7 +8,6 @@ server recorded is refused; the main thread fetches neither runtime nor graph; n
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 import torch
 
 from app_env import REPO, build_pretrained, close_app, export_quietly, launch_app, pretrained_env
+from test_browser import joined_events
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -192,10 +192,7 @@ def test_the_page_takes_the_run_the_server_would(served):
         counting[0] = False
         # what the run asked of the server: its plan (a server function) and no event of the
         # run view; a settings event still finishing on a busy machine is not the run's
-        names = page.evaluate("() => Object.fromEntries(window.gradio_config.dependencies"
-                              ".map((d) => [d.id, d.api_name]))")
-        joined = [names[str(json.loads(r.post_data)["fn_index"])]
-                  for r in asked if "/queue/join" in r.url]
+        joined = joined_events(page, [r.post_data for r in asked if "/queue/join" in r.url])
         planned = [r.url for r in asked if r.url.endswith("/component_server/")]
         assert len(planned) == 1, [r.url for r in asked]
         assert not {"vdm_reset_view", "vdm_reconfigure_view", "vdm_run_png"} & set(joined), joined

@@ -274,7 +274,7 @@ class Sampler(ABC):
     def _previous_x0(self, t: int) -> Tensor:
         """x0_hat of the step just before the step from t (a multistep rule needs it): the
         steps of `timesteps` must be taken in order, as the loop takes them."""
-        last = getattr(self, "_last_x0", None)
+        last = self._last_x0
         if last is None or last[0] != self.next_timestep(t):
             raise ValueError(f"the step from t={t} needs x0_hat of the step before it: take "
                              "the steps of `timesteps` in order")

@@ -47,12 +47,13 @@ class DPMSolverPP2MSampler(Sampler):
         alpha_prev = math.sqrt(float(s.alpha_bar[t_prev]))
         sigma, sigma_prev = (math.sqrt(float(s.one_minus_alpha_bar[u])) for u in (t, t_prev))
         # -alpha_t (e^{-h} - 1), and sigma_t / sigma_s; at t_prev = 0: h = inf, x_0 = x0_hat
-        h = self._lambda(t_prev) - self._lambda(t)
+        lam = self._lambda(t)
+        h = self._lambda(t_prev) - lam
         to_d = -alpha_prev * math.expm1(-h) if math.isfinite(h) else alpha_prev
         keep = sigma_prev / sigma
         first = t == int(self.timesteps[0]) or t_prev == 0
         if first:
             return self._rule(t, x0=to_d, xt=keep, eps=0.0, variance=0.0)
-        r = (self._lambda(t) - self._lambda(self.next_timestep(t))) / h
+        r = (lam - self._lambda(self.next_timestep(t))) / h
         return self._rule(t, x0=to_d * (1.0 + 0.5 / r), xt=keep, eps=0.0, variance=0.0,
                           x0_prev=-to_d * 0.5 / r)
