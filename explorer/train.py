@@ -2,12 +2,18 @@
 
 Writes `<out>.safetensors` + `<out>.json` (config, dataset, seed, epochs, training time, the
 command that rebuilds it, and test-set figures) after every epoch.
+
+On several processes: `torchrun --nproc_per_node N -m explorer.train ...` (add --nnodes and
+--rdzv-* for several machines) trains with DistributedDataParallel, --batch-size images a step
+over all of them; rank 0 alone writes the checkpoint, the record and the progress bar
+(explorer/distributed.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import math
 import shlex
 import sys
@@ -16,7 +22,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from explorer import cli
+from explorer import cli, distributed
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import batches, load_dataset
 from explorer.evaluate import evaluate
@@ -37,7 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"wall-clock budget: after the first {PROBE_SKIP + PROBE_STEPS} steps the "
                         "run is shortened to the steps that fit, and the learning-rate schedule "
                         "plans for those")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="images a step, all processes together (each takes its share)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
     p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up")
     p.add_argument("--ema", type=float, default=0.0,
@@ -51,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--init", default=None, metavar="STEM",
                    help="continue training the checkpoint at STEM (its config, with any --set "
                         "fields that leave the network's shape alone; fresh optimizer)")
+    p.add_argument("--precision", choices=distributed.PRECISIONS, default="auto",
+                   help="bf16: the forward under torch.autocast(bfloat16); auto: bf16 on a "
+                        "CUDA device that has it, fp32 elsewhere")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -79,74 +89,116 @@ def fit_steps(total: int, done: int, steps_per_second: float, seconds_left: floa
     return max(done, min(total, done + int(0.95 * seconds_left * steps_per_second)))
 
 
+def train_step(objective: torch.nn.Module, model: torch.nn.Module, opt: torch.optim.Optimizer,
+               x: torch.Tensor, step: int, generator: torch.Generator, lr: float):
+    """One optimizer step on the batch x at learning rate lr: the loss (through `objective`,
+    which in DDP averages the gradients over the ranks), gradients clipped to norm 1, Adam.
+    Returns (loss, -ELBO terms)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss, terms = objective(x, step, generator)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss, terms
+
+
+def epoch_batches(train: torch.Tensor, batch_size: int, world: distributed.World, epoch: int,
+                  seed: int, generator: torch.Generator):
+    """This process's minibatches of one epoch: one process shuffles with `generator` (as it
+    always has); several take their shards of a DistributedSampler permutation (seed + epoch)."""
+    if not world.distributed:
+        yield from batches(train, batch_size, shuffle=True, generator=generator)
+        return
+    for idx in distributed.shard_batches(len(train), batch_size, world, epoch, seed):
+        yield train[idx]
+
+
+def build_model(args, device: str):
+    """(model, config, the --init checkpoint's record or {}): a fresh model from --set, or the
+    --init checkpoint with any --set fields that leave its network's shape alone."""
+    model_cls = MODELS[args.model]
+    if not args.init:
+        config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
+        return model_cls(config).to(device), config, {}
+    model, previous = load_checkpoint(args.init, map_location=device)
+    if model.kind != args.model or previous.get("dataset", args.dataset) != args.dataset:
+        raise SystemExit(f"{shown_path(args.init)} holds a {model.kind} for "
+                         f"{previous.get('dataset')}, not a {args.model} for {args.dataset}")
+    config = model.config
+    if args.overrides:   # e.g. a new training loss; the weights must still fit the network
+        config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides),
+                                  base=config)
+        state, model = model.state_dict(), model_cls(config).to(device)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            hint = ("; a trained VDM's prior is fitted by python -m explorer.fit_prior"
+                    if "prior" in cli.parse_overrides(args.overrides) else "")
+            raise SystemExit(f"--set {' '.join(args.overrides)} changes the network of "
+                             f"{shown_path(args.init)}, so its weights do not fit{hint}: "
+                             f"{err}") from None
+    return model, config, previous
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cli.set_threads(args.threads)
+    world = distributed.start(args.device)
+    try:
+        return _train(args, world)
+    finally:
+        distributed.stop(world)
+
+
+def _train(args, world: distributed.World) -> int:
+    cli.set_threads(distributed.threads_per_process(world, args.threads))
     torch.manual_seed(args.seed)
-    model_cls = MODELS[args.model]
-    previous: dict = {}
-    if args.init:
-        model, previous = load_checkpoint(args.init, map_location=args.device)
-        if model.kind != args.model or previous.get("dataset", args.dataset) != args.dataset:
-            raise SystemExit(f"{shown_path(args.init)} holds a {model.kind} for "
-                             f"{previous.get('dataset')}, not a {args.model} for {args.dataset}")
-        config = model.config
-        if args.overrides:   # e.g. a new training loss; the weights must still fit the network
-            config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides),
-                                      base=config)
-            state, model = model.state_dict(), model_cls(config).to(args.device)
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as err:
-                hint = ("; a trained VDM's prior is fitted by python -m explorer.fit_prior"
-                        if "prior" in cli.parse_overrides(args.overrides) else "")
-                raise SystemExit(f"--set {' '.join(args.overrides)} changes the network of "
-                                 f"{shown_path(args.init)}, so its weights do not fit{hint}: "
-                                 f"{err}") from None
-    else:
-        config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
-        model = model_cls(config).to(args.device)
+    say = functools.partial(print, file=sys.stderr) if world.main else (lambda *_, **__: None)
+    model, config, previous = build_model(args, world.device)
     train = training_images(args.dataset, args.limit, args.seed)
     if not args.init and hasattr(model, "fit_prior"):   # a fitted p(x_T) is set before training
         model.fit_prior(train)
     ema = copy.deepcopy(model).eval() if args.ema > 0 else None
     out = args.out or cli.default_stem(args.model, args.dataset)
+    objective = distributed.wrap(model, world, distributed.use_bf16(args.precision, world.device))
 
-    gen = torch.Generator().manual_seed(args.seed)
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    gen = torch.Generator().manual_seed(distributed.rank_seed(args.seed, world))
+    steps_per_epoch = distributed.steps_per_epoch(len(train), args.batch_size, world)
     total_steps = max(1, round(args.epochs * steps_per_epoch))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {args.dataset} "
-          f"images for {total_steps:,} steps; config {config}", file=sys.stderr)
+    say(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {args.dataset} "
+        f"images for {total_steps:,} steps on {world.size} process(es); config {config}")
 
-    step, started, meta, epoch_bpd, probe_start = 0, time.time(), {}, [], None
-    bar = tqdm(total=total_steps, disable=args.quiet, unit="step", dynamic_ncols=True)
+    where = distributed.devices(world, f"{world.device}: {cli.hardware()}")
+    step, epoch, started, meta, probe_start = 0, 0, time.time(), {}, None
+    speed = Speed()
+    epoch_bpd, curve = [], []
+    bar = tqdm(total=total_steps, disable=args.quiet or not world.main, unit="step",
+               dynamic_ncols=True)
     while step < total_steps:
         model.train()
-        for x in batches(train, args.batch_size, shuffle=True, generator=gen):
+        for x in epoch_batches(train, args.batch_size, world, epoch, args.seed, gen):
             if step >= total_steps:
                 break
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, total_steps, args.lr, args.warmup_steps)
-            loss, terms = model.training_loss(x.to(args.device), step=previous.get("steps", 0) + step,
-                                              generator=gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            loss, terms = train_step(objective, model, opt, x.to(world.device),
+                                     previous.get("steps", 0) + step, gen,
+                                     lr_at(step, total_steps, args.lr, args.warmup_steps))
             if ema is not None:  # decay warmed up as (1 + n) / (10 + n), capped at --ema
                 decay = min(args.ema, (1 + step) / (10 + step))
                 with torch.no_grad():
                     for p_ema, p in zip(ema.parameters(), model.parameters()):
                         p_ema.lerp_(p, 1.0 - decay)
             step += 1
+            speed.count(step, len(x) * world.size)
             if args.max_minutes and step == PROBE_SKIP:
                 probe_start = time.time()
             elif args.max_minutes and step == PROBE_SKIP + PROBE_STEPS:
                 now = time.time()
-                total_steps = fit_steps(total_steps, step, PROBE_STEPS / (now - probe_start),
-                                        args.max_minutes * 60 - (now - started))
+                total_steps = distributed.broadcast_int(   # rank 0's clock decides for all
+                    fit_steps(total_steps, step, PROBE_STEPS / (now - probe_start),
+                              args.max_minutes * 60 - (now - started)), world)
                 args.epochs = total_steps / steps_per_epoch   # what _reconstruct records
                 bar.total = total_steps
             bpd = nats_to_bpd(float(terms.total.detach().mean()), PIXELS)
@@ -154,28 +206,83 @@ def main(argv=None) -> int:
             bar.update(1)
             bar.set_postfix(bpd=f"{bpd:.3f}", loss=f"{float(loss.detach()):.4g}")
             if step % steps_per_epoch == 0 or step == total_steps:
-                meta = _save(args, ema or model, out, step, steps_per_epoch, started, n_params,
-                             previous)
+                curve.append(mean_and_sem(distributed.mean_over_ranks(epoch_bpd, world)))
+                run = _run_record(args, world, where, step, steps_per_epoch, started, speed,
+                                  curve)
+                if world.main:
+                    meta = _save(args, ema or model, out, run, n_params, previous)
                 if args.quiet:  # one line per epoch for logs of background runs
-                    print(f"epoch {step / steps_per_epoch:.2f}: train -ELBO "
-                          f"{sum(epoch_bpd) / len(epoch_bpd):.4f} bits/dim, "
-                          f"{time.time() - started:.0f} s", file=sys.stderr, flush=True)
+                    say(f"epoch {step / steps_per_epoch:.2f}: train -ELBO {curve[-1][0]:.4f} "
+                        f"bits/dim, {time.time() - started:.0f} s", flush=True)
                 epoch_bpd = []
+        epoch += 1
     bar.close()
+    if not world.main:
+        return 0
     if args.eval_limit:
         test = load_dataset(args.dataset, "test").tensor()[:args.eval_limit]
         meta["evaluation"] = evaluate(ema or model, test, 250, seed=args.seed)
         save_checkpoint(ema or model, out, meta)
-        print(f"test -ELBO: {meta['evaluation']['bits_per_dim']}", file=sys.stderr)
-    print(f"saved {out}.safetensors / .json", file=sys.stderr)
+        say(f"test -ELBO: {meta['evaluation']['bits_per_dim']}")
+    say(f"saved {out}.safetensors / .json ({speed.per_second():.1f} images/s)")
     return 0
 
 
-def _save(args, model, out, step, steps_per_epoch, started, n_params, previous: dict) -> dict:
+def mean_and_sem(values: list[float]) -> tuple[float, float]:
+    """(mean, standard error of the mean s / sqrt(n)) of n values, each rounded to 4 digits."""
+    n = len(values)
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return round(mean, 4), round(math.sqrt(var / n), 4)
+
+
+class Speed:
+    """Training images per second, all processes together, over the steps after the first
+    PROBE_SKIP (start-up, first-call allocations), or over every step of a shorter run."""
+
+    def __init__(self):
+        self.started, self.since, self.images, self.after = time.time(), None, 0, 0
+
+    def count(self, step: int, images: int) -> None:
+        self.images += images
+        if step == PROBE_SKIP:
+            self.since = time.time()
+        elif step > PROBE_SKIP:
+            self.after += images
+
+    def per_second(self) -> float:
+        if self.after:
+            return self.after / (time.time() - self.since)
+        return self.images / max(time.time() - self.started, 1e-9)
+
+
+def _run_record(args, world, where: list[str], step, steps_per_epoch, started, speed: Speed,
+                curve: list[float]) -> dict:
+    """This run's part of the record: its command, length, wall time, speed, where it ran
+    (every rank's device) and each epoch's train -ELBO (bits/dim, all ranks together) with the
+    standard error of that mean over the epoch's steps."""
+    return {"command": launcher(world) + " " + shlex.join(_reconstruct(args)),
+            "epochs": round(step / steps_per_epoch, 3), "steps": step,
+            "training_seconds": round(time.time() - started, 1), "hardware": cli.hardware(),
+            "world_size": world.size, "backend": world.backend or "none",
+            "devices": where,
+            "images_per_second": round(speed.per_second(), 1),
+            "train_bits_per_dim": [m for m, _ in curve],
+            "train_bits_per_dim_sem": [e for _, e in curve]}
+
+
+def launcher(world: distributed.World) -> str:
+    """How the run was started: python -m, or torchrun with its processes per machine (and
+    machines, when several)."""
+    if not world.distributed:
+        return "python -m explorer.train"
+    nodes = world.size // world.local_size
+    return (f"torchrun --nproc_per_node {world.local_size}"
+            + (f" --nnodes {nodes}" if nodes > 1 else "") + " -m explorer.train")
+
+
+def _save(args, model, out, run: dict, n_params, previous: dict) -> dict:
     """Write the checkpoint; figures accumulate over a chain of --init continuations."""
-    run = {"command": "python -m explorer.train " + shlex.join(_reconstruct(args)),
-           "epochs": round(step / steps_per_epoch, 3), "steps": step,
-           "training_seconds": round(time.time() - started, 1), "hardware": cli.hardware()}
     runs = previous.get("runs", []) + [run]
     meta = {
         "dataset": args.dataset, "seed": args.seed,
@@ -211,6 +318,8 @@ def _reconstruct(args) -> list[str]:
         argv += ["--set", *args.overrides]
     if args.device != "cpu":
         argv += ["--device", args.device]
+    if args.precision != "auto":
+        argv += ["--precision", args.precision]
     if args.init:
         argv += ["--init", str(args.init)]
     if args.out:
