@@ -290,3 +290,24 @@ def to_model_input(image, dataset: str = "fashion-mnist") -> np.ndarray:
         dx = int(np.clip(dx, -left, SIDE - left - w))
         out = np.roll(out, (dy, dx), axis=(0, 1))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- a folder of pictures
+
+def read_folder(folder: Path, dataset: str = "") -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
+    """Every picture under `folder` (subfolders included; hidden files and folders left out),
+    each through to_model_input: (names relative to folder in sorted order, uint8 images
+    (N, 28, 28), [(name, why) of every file that could not be read]). A file that is not a
+    picture is skipped and reported, never fatal."""
+    names, images, skipped = [], [], []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if any(part.startswith(".") for part in Path(name).parts):
+            continue
+        try:
+            images.append(to_model_input(path, dataset))
+            names.append(name)
+        except ImageInputError as e:
+            skipped.append((name, str(e)))
+    stack = np.stack(images) if images else np.zeros((0, SIDE, SIDE), dtype=np.uint8)
+    return names, stack, skipped

@@ -18,13 +18,15 @@ import math
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from explorer import cli, distributed
 from explorer.checkpoint import load_checkpoint, save_checkpoint
-from explorer.data import batches, load_dataset
+from explorer.data import (DatasetMissingError, FolderSplits, batches, folder_gallery,
+                           load_dataset, read_folder, save_gallery)
 from explorer.evaluate import evaluate
 from explorer.likelihood import nats_to_bpd
 from explorer.models import MODELS
@@ -54,7 +56,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="test images for the figures saved in the JSON (0 = skip)")
     p.add_argument("--set", dest="overrides", nargs="*", metavar="KEY=VALUE",
                    help="config fields, e.g. --set latent_dim=2")
-    p.add_argument("--out", default=None, help="checkpoint stem (default pretrained/<dataset>/<model>)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="train on a folder of your own pictures (any format and size; one "
+                        "subfolder per class, or none), split into train / test by a seeded "
+                        "hash of each file's name; a gallery of the test part is written beside "
+                        "the checkpoint, for python app.py --models")
+    p.add_argument("--out", default=None,
+                   help="checkpoint stem (default pretrained/<dataset>/<model>; with --data, "
+                        "trained/<folder name>/<model>)")
     p.add_argument("--init", default=None, metavar="STEM",
                    help="continue training the checkpoint at STEM (its config, with any --set "
                         "fields that leave the network's shape alone; fresh optimizer)")
@@ -73,6 +82,22 @@ def training_images(dataset: str, limit: int | None, seed: int) -> torch.Tensor:
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:limit]
         train = train[pick]
     return train
+
+
+def training_sets(args) -> tuple[str, torch.Tensor, FolderSplits | None]:
+    """(dataset name, training images (N, 1, 28, 28) in [-1, 1], the folder's splits or None):
+    --dataset's training split, or --data's train part (each its seeded subset of --limit)."""
+    if not args.data:
+        return args.dataset, training_images(args.dataset, args.limit, args.seed), None
+    try:
+        splits = read_folder(args.data, seed=args.seed)
+    except (ValueError, DatasetMissingError) as err:
+        raise SystemExit(f"--data: {err}") from None
+    train = splits.train.tensor()
+    if args.limit:
+        train = train[torch.randperm(len(train),
+                                     generator=torch.Generator().manual_seed(args.seed))[:args.limit]]
+    return splits.train.name, train, splits
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -115,17 +140,18 @@ def epoch_batches(train: torch.Tensor, batch_size: int, world: distributed.World
         yield train[idx]
 
 
-def build_model(args, device: str):
+def build_model(args, device: str, dataset: str):
     """(model, config, the --init checkpoint's record or {}): a fresh model from --set, or the
-    --init checkpoint with any --set fields that leave its network's shape alone."""
+    --init checkpoint (of the same kind and dataset) with any --set fields that leave its
+    network's shape alone."""
     model_cls = MODELS[args.model]
     if not args.init:
         config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides))
         return model_cls(config).to(device), config, {}
     model, previous = load_checkpoint(args.init, map_location=device)
-    if model.kind != args.model or previous.get("dataset", args.dataset) != args.dataset:
+    if model.kind != args.model or previous.get("dataset", dataset) != dataset:
         raise SystemExit(f"{shown_path(args.init)} holds a {model.kind} for "
-                         f"{previous.get('dataset')}, not a {args.model} for {args.dataset}")
+                         f"{previous.get('dataset')}, not a {args.model} for {dataset}")
     config = model.config
     if args.overrides:   # e.g. a new training loss; the weights must still fit the network
         config = cli.build_config(model_cls.config_cls, cli.parse_overrides(args.overrides),
@@ -155,12 +181,16 @@ def _train(args, world: distributed.World) -> int:
     cli.set_threads(distributed.threads_per_process(world, args.threads))
     torch.manual_seed(args.seed)
     say = functools.partial(print, file=sys.stderr) if world.main else (lambda *_, **__: None)
-    model, config, previous = build_model(args, world.device)
-    train = training_images(args.dataset, args.limit, args.seed)
+    dataset, train, splits = training_sets(args)
+    model, config, previous = build_model(args, world.device, dataset)
     if not args.init and hasattr(model, "fit_prior"):   # a fitted p(x_T) is set before training
         model.fit_prior(train)
     ema = copy.deepcopy(model).eval() if args.ema > 0 else None
-    out = args.out or cli.default_stem(args.model, args.dataset)
+    out = Path(args.out) if args.out else (Path("trained") / dataset / args.model if splits
+                                           else cli.default_stem(args.model, args.dataset))
+    if splits is not None and world.main:
+        say(folder_summary(args.data, splits))
+        save_gallery(folder_gallery(splits, args.seed), out.parent / "gallery.npz")
     objective = distributed.wrap(model, world, distributed.use_bf16(args.precision, world.device))
 
     gen = torch.Generator().manual_seed(distributed.rank_seed(args.seed, world))
@@ -168,7 +198,7 @@ def _train(args, world: distributed.World) -> int:
     total_steps = max(1, round(args.epochs * steps_per_epoch))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     n_params = sum(p.numel() for p in model.parameters())
-    say(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {args.dataset} "
+    say(f"training {args.model} ({n_params:,} parameters) on {len(train):,} {dataset} "
         f"images for {total_steps:,} steps on {world.size} process(es); config {config}")
 
     where = distributed.devices(world, f"{world.device}: {cli.hardware()}")
@@ -210,7 +240,7 @@ def _train(args, world: distributed.World) -> int:
                 run = _run_record(args, world, where, step, steps_per_epoch, started, speed,
                                   curve)
                 if world.main:
-                    meta = _save(args, ema or model, out, run, n_params, previous)
+                    meta = _save(args, dataset, ema or model, out, run, n_params, previous)
                 if args.quiet:  # one line per epoch for logs of background runs
                     say(f"epoch {step / steps_per_epoch:.2f}: train -ELBO {curve[-1][0]:.4f} "
                         f"bits/dim, {time.time() - started:.0f} s", flush=True)
@@ -220,7 +250,8 @@ def _train(args, world: distributed.World) -> int:
     if not world.main:
         return 0
     if args.eval_limit:
-        test = load_dataset(args.dataset, "test").tensor()[:args.eval_limit]
+        test = (splits.test if splits else load_dataset(args.dataset, "test")).tensor()
+        test = test[:args.eval_limit]
         meta["evaluation"] = evaluate(ema or model, test, 250, seed=args.seed)
         save_checkpoint(ema or model, out, meta)
         say(f"test -ELBO: {meta['evaluation']['bits_per_dim']}")
@@ -281,15 +312,26 @@ def launcher(world: distributed.World) -> str:
             + (f" --nnodes {nodes}" if nodes > 1 else "") + " -m explorer.train")
 
 
-def _save(args, model, out, run: dict, n_params, previous: dict) -> dict:
+def folder_summary(folder, splits: FolderSplits) -> str:
+    """What --data read: the split, the classes and the files skipped (the first few named)."""
+    skipped = "".join(f"\n  skipped {name}: {why}" for name, why in splits.skipped[:5])
+    more = len(splits.skipped) - 5
+    return (f"{shown_path(folder)}: {len(splits.train)} training and {len(splits.test)} test "
+            f"pictures in {len(splits.train.class_names)} class(es); {len(splits.skipped)} "
+            f"files skipped{skipped}" + (f"\n  ... and {more} more" if more > 0 else ""))
+
+
+def _save(args, dataset: str, model, out, run: dict, n_params, previous: dict) -> dict:
     """Write the checkpoint; figures accumulate over a chain of --init continuations."""
     runs = previous.get("runs", []) + [run]
     meta = {
-        "dataset": args.dataset, "seed": args.seed,
+        "dataset": dataset, "seed": args.seed,
         "hardware": run["hardware"], "parameters": n_params,
         "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
         "training_images": args.limit, **chain(runs),
     }
+    if args.data:   # a folder of the user's own pictures
+        meta["data"] = shown_path(args.data)
     if previous.get("note"):  # what an earlier run of the chain said of itself stays said
         meta["note"] = previous["note"]
     save_checkpoint(model, out, meta)
@@ -307,7 +349,8 @@ def chain(runs: list[dict]) -> dict:
 
 def _reconstruct(args) -> list[str]:
     """The argument list that rebuilds this run."""
-    argv = [args.model, "--dataset", args.dataset, "--seed", str(args.seed), "--epochs",
+    source = ["--data", str(args.data)] if args.data else ["--dataset", args.dataset]
+    argv = [args.model, *source, "--seed", str(args.seed), "--epochs",
             f"{args.epochs:g}", "--batch-size", str(args.batch_size), "--lr", f"{args.lr:g}",
             "--warmup-steps", str(args.warmup_steps)]
     if args.ema:
