@@ -11,9 +11,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 
-from explorer import allocator
+MODELS_ENV = "EXPLORER_MODELS"   # explorer.data.MODELS_ENV (read when explorer.data is imported)
+
+
+def models_from_argv(argv: list[str]) -> None:
+    """`--models DIR` (repeatable): a set trained with `python -m explorer.train --data` shown
+    as one more dataset in every tab. Put into $EXPLORER_MODELS before anything reads the
+    datasets (explorer.data reads it once, at import)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--models", action="append", default=[])
+    folders = parser.parse_known_args(argv)[0].models
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise SystemExit(f"--models {folder}: not a folder (train one with python -m "
+                             "explorer.train --data DIR --out <folder>/vdm)")
+    if folders:
+        os.environ[MODELS_ENV] = os.pathsep.join(
+            [*filter(None, os.environ.get(MODELS_ENV, "").split(os.pathsep)), *folders])
+
+
+if __name__ == "__main__":
+    models_from_argv(sys.argv[1:])
+
+from explorer import allocator  # noqa: E402
 
 allocator.configure()            # before any thread starts (explorer/allocator.py)
 
@@ -114,6 +137,10 @@ def main() -> None:
                         help="interface to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    parser.add_argument("--models", action="append", default=[], metavar="DIR",
+                        help="a folder of models trained with python -m explorer.train --data "
+                             f"(and its gallery.npz), shown as one more dataset (repeatable; or "
+                             f"${MODELS_ENV}, folders separated by {os.pathsep!r})")
     args = parser.parse_args()
     demo.delete_cache = CACHE_PRUNING
     threading.Thread(target=warm_up, daemon=True).start()

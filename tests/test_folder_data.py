@@ -1,8 +1,12 @@
 """A folder of one's own pictures as a dataset (explorer.data.read_folder) and training on it
-(python -m explorer.train --data DIR)."""
+(python -m explorer.train --data DIR), shown by the app as one more dataset (--models DIR)."""
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +100,50 @@ def test_training_on_a_folder_writes_the_model_and_a_gallery_of_its_test_part(fo
     gallery = load_gallery("digits", out.parent / "gallery.npz")
     assert np.array_equal(gallery.images, splits.test.images)
     assert gallery.class_names == ("d3", "d7")
+
+
+# the app with a trained set: launched in a child process, since explorer.data reads
+# $EXPLORER_MODELS once, at import; it prints what gradio_client got back as JSON
+APP_SCRIPT = """
+import json, sys
+import numpy as np
+from gradio_client import Client
+from PIL import Image
+import app
+from ui.compute import page_compute
+_, url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+client = Client(url, verbose=False)
+pair = client.predict("digits", 2, None, 2, 0, api_name="/vae_encode")[0]
+clean = client.predict("digits", 2, None, "learned", 3, 0, api_name="/vdm_forward")[0]
+try:
+    client.predict("digits", 2, None, 2, 0, api_name="/hvae_encode")
+    hvae = "answered"
+except Exception as e:
+    hvae = str(e)
+radio = next(c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "dataset")
+print(json.dumps({"choices": radio["props"]["choices"], "pair": pair, "clean": clean,
+                  "hvae": hvae, "page_compute": page_compute("digits")}))
+app.demo.close()
+"""
+
+
+def test_the_app_shows_a_trained_set_as_a_dataset(folder, tmp_path):
+    trained = tmp_path / "digits"
+    for kind, tiny in (("vae", ["latent_dim=4", "channels=[8,8,8]"]),
+                       ("vdm", ["T=20", "channels=[8,16]", "attention=false"])):
+        assert train.main([kind, "--data", str(folder), "--epochs", "1", "--batch-size", "16",
+                           "--eval-limit", "0", "--threads", "1", "--quiet", "--out",
+                           str(trained / kind), "--set", *tiny]) == 0
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", APP_SCRIPT], cwd=root, capture_output=True,
+                          text=True, timeout=300, check=False,
+                          env={**os.environ, "EXPLORER_MODELS": str(trained),
+                               "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert got["choices"][-1][0] == "digits" and len(got["choices"]) == 3
+    for result in (got["pair"], got["clean"]):     # the VAE and VDM tabs drew gallery image 2
+        assert np.asarray(Image.open(result)).size > 0
+    assert "hierarchical VAE for digits is not available" in got["hvae"]
+    assert got["page_compute"] is None                 # no ONNX graph: the server computes
+    assert len(load_gallery("digits", trained / "gallery.npz")) == len(read_folder(folder).test)

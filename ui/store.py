@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from explorer.checkpoint import CheckpointError, load_checkpoint
-from explorer.data import DATASETS, ImageSet, load_gallery
+from explorer.data import DATASETS, TRAINED_SETS, ImageSet, load_gallery
 from explorer.models import HVAE, VAE, VDM
 from explorer.paths import checkpoint_stem, shown_path
 
@@ -42,7 +42,9 @@ class Store:
         self.reload()
 
     def reload(self) -> None:
-        """(Re)read pretrained/ (or $EXPLORER_PRETRAINED_DIR) and forget every cached result."""
+        """(Re)read pretrained/ (or $EXPLORER_PRETRAINED_DIR) and the folders of sets trained on
+        one's own pictures ($EXPLORER_MODELS, python app.py --models) and forget every cached
+        result."""
         self.galleries: dict[str, ImageSet] = {}
         self.errors: dict[tuple[str, str], str] = {}
         self.models: dict[tuple[str, str], torch.nn.Module] = {}
@@ -60,7 +62,7 @@ class Store:
         self._guard = threading.Lock()
 
     def _load(self, dataset: str, name: str, cls: type, title: str) -> None:
-        stem = checkpoint_stem(dataset, name)
+        stem = model_stem(dataset, name)
         try:
             model, meta = load_checkpoint(stem)
         except CheckpointError as e:
@@ -141,6 +143,14 @@ class Store:
         with self._guard:
             groups = list(self._groups.values())
         return {g: groups.count(g) for g in KEEP}
+
+
+def model_stem(dataset: str, name: str):
+    """Where model `name` of `dataset` lives: pretrained/<dataset>/<name>, or <folder>/<name>
+    for a set trained on one's own pictures (python app.py --models <folder>)."""
+    if dataset in TRAINED_SETS:
+        return TRAINED_SETS[dataset] / name
+    return checkpoint_stem(dataset, name)
 
 
 def check_dataset(dataset: str) -> str:
