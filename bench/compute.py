@@ -24,7 +24,7 @@ from explorer.data import DATASETS, ImageSet, load_gallery, to_float, to_uint8
 from explorer.diffusion import q_sample
 from explorer.latent import interpolate, project
 from explorer.paths import checkpoint_stem
-from explorer.samplers import make_sampler
+from explorer.samplers import SAMPLERS, make_sampler
 from explorer.sampling import sample, step_generator
 from explorer.trajectory import Trajectory
 
@@ -266,15 +266,21 @@ MEASUREMENTS: dict[str, Measurement] = {m.key: m for m in [
 
 # ---------------------------------------------------------------- sampler overhead
 
-def overhead(ctx: Context, reps: int, steps: int = 50) -> Result:
-    """Time of sample() with DDIM-`steps` on one image over the time of `steps` bare
-    predict_noise calls on the same shapes and timesteps, interleaved `reps` times; the ratio
-    of the medians. The same for the app's Trajectory.run loop in the note."""
-    key, label = "overhead.ddim50", f"sample(), DDIM-{steps}, one image"
+# (sampler, steps) whose loop overhead is measured: the app's DDIM-50, and the solvers at about
+# 20 network evaluations (Heun's 10 steps are 19)
+OVERHEAD_RUNS = (("ddim", 50), ("dpmpp2m", 20), ("heun", 10))
+
+
+def overhead(ctx: Context, reps: int, name: str = "ddim", steps: int = 50) -> Result:
+    """Time of sample() with sampler `name` over `steps` steps on one image, over the time of
+    the same bare predict_noise calls (its `nfe`, at its timesteps), interleaved `reps` times;
+    the ratio of the medians. For an app sampler, the app's Trajectory.run loop in the note."""
+    key = "overhead.ddim50" if (name, steps) == ("ddim", 50) else f"overhead.{name}{steps}"
+    label = f"sample(), {name.upper()}-{steps}, one image"
     if "vdm" not in ctx.models:
         return Result.skipped(key, "overhead", label, "x", "no vdm checkpoint", 1.05)
     vdm = ctx.models["vdm"]
-    sampler = make_sampler("ddim", vdm.schedule, eta=0.0)
+    sampler = make_sampler(name, vdm.schedule)
     sampler.set_timesteps(steps)
     ts = [torch.full((1,), int(t)) for t in sampler.timesteps]
     x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -289,20 +295,22 @@ def overhead(ctx: Context, reps: int, steps: int = 50) -> Result:
                generator=torch.Generator().manual_seed(i))
 
     def trajectory(i):
-        for _ in Trajectory.start("ddim", steps, seed=i).run(vdm.predict_noise, vdm.schedule):
+        for _ in Trajectory.start(name, steps, seed=i).run(vdm.predict_noise, vdm.schedule):
             pass
 
-    times: dict[str, list[float]] = {"bare": [], "loop": [], "trajectory": []}
-    for fn in (bare, loop, trajectory):                                   # warm up
+    order = [("bare", bare), ("loop", loop)] + ([("trajectory", trajectory)]
+                                                 if name in SAMPLERS else [])
+    times: dict[str, list[float]] = {k: [] for k, _ in order}
+    for _, fn in order:                                                   # warm up
         fn(0)
-    order = [("bare", bare), ("loop", loop), ("trajectory", trajectory)]
     for r in range(reps):
-        for name, fn in (order if r % 2 == 0 else order[::-1]):       # no side always first
-            times[name].append(time_calls(lambda i: fn(r), 1, 0)[0])
+        for k, fn in (order if r % 2 == 0 else order[::-1]):          # no side always first
+            times[k].append(time_calls(lambda i: fn(r), 1, 0)[0])
     med = {k: percentile(v, 50) for k, v in times.items()}
-    note = (f"median {med['loop'] * 1e3:.0f} ms against {med['bare'] * 1e3:.0f} ms for {steps} "
-            f"bare forward passes, interleaved x{reps}; the app's Trajectory.run loop: "
-            f"{med['trajectory'] / med['bare']:.3f}x")
+    note = (f"median {med['loop'] * 1e3:.0f} ms against {med['bare'] * 1e3:.0f} ms for "
+            f"{len(ts)} bare forward passes, interleaved x{reps}")
+    if "trajectory" in med:
+        note += f"; the app's Trajectory.run loop: {med['trajectory'] / med['bare']:.3f}x"
     note = "; ".join(s for s in (ctx.model_note("vdm"), note) if s)
     return Result(key, "overhead", label, "x", med["loop"] / med["bare"], None, reps, 1.05, note)
 
@@ -317,6 +325,7 @@ def run_all(ctx: Context, quick: bool = False, only: set[str] | None = None,
         log(f"compute: {m.label}")
         results.append(m.run(ctx, quick=quick))
     if not only or "overhead" in only:
-        log("compute: sampler overhead ratio")
-        results.append(overhead(ctx, 3 if quick else 15))
+        for name, steps in OVERHEAD_RUNS:
+            log(f"compute: sampler overhead ratio, {name}-{steps}")
+            results.append(overhead(ctx, 3 if quick else 15, name, steps))
     return results

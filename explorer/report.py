@@ -35,7 +35,7 @@ from explorer.evaluate import evaluate
 from explorer.frechet import distance, floor, load_judge, reference_images
 from explorer.paths import pretrained_dir, shown_path
 from explorer.sample import draw
-from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, make_sampler
 
 SHIPPED = ("vae", "vae2d", "hvae", "vdm")
 HEADER = """# Pretrained models
@@ -89,12 +89,22 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
 
 """
 # (sampler, steps, timestep spacing); DDIM-50 evenly spaced too, to show what the spacing buys
-# and DPM-Solver++(2M) at these steps (one network evaluation a step, as the others)
+# DPM-Solver++(2M) at these steps (one network evaluation a step, as the others), and Heun at
+# these (2 n - 1 evaluations: 9, 19 and 49, the most under 10, 20 and 50)
 DPMPP_STEPS = (10, 20, 50)
+HEUN_STEPS = (5, 10, 25)
 VDM_SAMPLERS = (("ddim", 20, DEFAULT_TIMESTEP_SPACING), ("ddim", 50, DEFAULT_TIMESTEP_SPACING),
                 ("ddim", 50, "linspace"), ("ddpm", 50, DEFAULT_TIMESTEP_SPACING),
                 ("ddpm", 1000, DEFAULT_TIMESTEP_SPACING),
-                *(("dpmpp2m", n, DEFAULT_TIMESTEP_SPACING) for n in DPMPP_STEPS))
+                *(("dpmpp2m", n, DEFAULT_TIMESTEP_SPACING) for n in DPMPP_STEPS),
+                *(("heun", n, DEFAULT_TIMESTEP_SPACING) for n in HEUN_STEPS))
+
+
+def network_evaluations(schedule, sampler: str, steps: int) -> int:
+    """The network evaluations of one run of `sampler` over `steps` steps (its `nfe`)."""
+    run = make_sampler(sampler, schedule)
+    run.set_timesteps(steps)
+    return run.nfe
 
 
 def sample_key(sampler: str, steps: int, spacing: str) -> str:
@@ -128,10 +138,13 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
     floors: dict[int, float] = {}                # one floor per n, shared by its scores
 
     order: list[str] = []                        # every score's key, in the table's order
+    kept = meta.get("samples") or {}
 
     def score(key: str, make_images, n: int, **extra) -> None:
         order.append(key)
         if only is not None and key not in only:
+            if key in kept:                      # how it was drawn, as this code says now
+                kept[key].update(extra)
             return
         reference = reference_images(test.images[:len(x)], n, seed)   # the pool x is from
         if n not in floors:
@@ -147,6 +160,8 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
             score(sample_key(sampler, steps, spacing),
                   lambda: draw(model, n, seed, sampler=sampler, steps=steps,
                                timestep_spacing=spacing), n, timestep_spacing=spacing,
+                  sampler=sampler, steps=steps,
+                  nfe=network_evaluations(model.schedule, sampler, steps),
                   **({"rho": KARRAS_RHO} if spacing == "karras" else {}))
     else:
         score("prior", lambda: draw(model, n_samples, seed), n_samples)
@@ -157,7 +172,6 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
         if only is None:
             meta["active_units"] = model.active_units(x[:2000].to(device))
     if only is not None:                       # the other scores as they were, in order
-        kept = meta.get("samples") or {}
         samples = {k: samples.get(k, kept.get(k)) for k in dict.fromkeys(order + list(kept))
                    if k in samples or k in kept}
     meta["samples"] = samples
@@ -219,7 +233,8 @@ def _training_time(meta: dict) -> str:
 
 SAMPLE_LABELS = {"prior": "prior samples", "reconstruction": "reconstructions",
                  "ddim-50-linspace": "DDIM-50 even in t",
-                 **{f"dpmpp2m-{n}": f"DPM-Solver++(2M)-{n}" for n in DPMPP_STEPS}}
+                 **{f"dpmpp2m-{n}": f"DPM-Solver++(2M)-{n}" for n in DPMPP_STEPS},
+                 **{f"heun-{n}": f"Heun-{n} ({2 * n - 1} evaluations)" for n in HEUN_STEPS}}
 
 
 def card(meta: dict, config) -> str:
@@ -291,6 +306,31 @@ def spread_table(metas: dict[tuple[str, str], dict]) -> str:
             "VAE / VDM at each draw seed |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
 
 
+def sampler_table(metas: dict[tuple[str, str], dict]) -> str:
+    """The VDMs' scores by sampler against network evaluations (NFE), one column a dataset,
+    from the records that say how each was drawn; "" when none does."""
+    vdms = {dataset: metas[dataset, "vdm"].get("samples") or {} for dataset in DATASETS
+            if (dataset, "vdm") in metas}
+    keys = [k for k in dict.fromkeys(k for s in vdms.values() for k in s)
+            if any("nfe" in s.get(k, {}) for s in vdms.values())]
+    if not keys:
+        return ""
+    first = {k: next(s[k] for s in vdms.values() if "nfe" in s.get(k, {})) for k in keys}
+    keys.sort(key=lambda k: (first[k]["sampler"], first[k]["nfe"]))
+    floors = " | ".join(f"{min(v['floor'] for v in s.values()):.2f}" if s else "-"
+                        for s in vdms.values())
+    rows = [f"| {SAMPLE_LABELS.get(k, k.upper())} | {first[k]['timestep_spacing']} | "
+            f"{first[k]['nfe']} | "
+            + " | ".join(f"{s[k]['frechet_distance']:.2f}" if k in s else "-"
+                         for s in vdms.values()) + " |" for k in keys]
+    return ("\n\nThe VDMs' samplers by network evaluations per sample (NFE; Heun's n steps "
+            "take 2 n - 1): Frechet distance on the judge's features, with the n of the table "
+            "above, lower is better; the VDM tab's \"About the model\" plots them.\n\n"
+            "| sampler | spacing | NFE | " + " | ".join(vdms) + " |\n|---|---|---|"
+            + "---|" * len(vdms) + "\n" + "\n".join(rows)
+            + f"\n| floor (train vs test images) | | | {floors} |")
+
+
 def _mean_sd(x: np.ndarray) -> str:
     return f"{x.mean():.2f} +- {x.std(ddof=1) if len(x) > 1 else 0.0:.2f}"
 
@@ -316,7 +356,7 @@ def table(root: Path | None = None) -> str:
         notes = [meta[k] for k in ("note", "samples_note") if meta.get(k)]
         commands.append(f"# {dataset} {name}" + "".join(f"\n# note: {n}" for n in notes)
                         + f"\n{meta.get('command', '?')}")
-    return (HEADER + "\n".join(rows) + spread_table(metas) + "\n\nCommands that rebuild them (a "
+    return (HEADER + "\n".join(rows) + sampler_table(metas) + spread_table(metas) + "\n\nCommands that rebuild them (a "
             "chain joined by && is one model trained in several runs, each continuing the last "
             "with --init):\n\n```bash\n" + "\n\n".join(commands) + "\n```\n")
 

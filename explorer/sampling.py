@@ -27,9 +27,10 @@ StepGenerator = Union[torch.Generator, Callable[[int], torch.Generator], None]
 @dataclass
 class DenoiseStep:
     """One step x_t -> x_{t_prev} of the reverse process; tensors are (B, C, H, W)."""
-    index: int                # 0 .. n-1, in the order run
+    index: int                # 0 .. nfe-1, in the order run
     t: int                    # current timestep
-    t_prev: int               # the timestep stepped to (0 on the last step)
+    t_prev: int               # the timestep stepped to (0 on the last step; t itself on the
+                              # corrector of a 2nd-order step)
     x_t: Tensor               # the input sample
     pred_noise: Tensor        # eps_hat
     pred_x0: Tensor           # x0_hat
@@ -58,14 +59,16 @@ def _t_batch(t: int, x: Tensor) -> Tensor:
 def sample_progressive(eps_model: EpsModel, sampler: Sampler, shape: Sequence[int] | None = None,
                        x_T: Tensor | None = None, generator: StepGenerator = None,
                        device: torch.device | str | None = None,
-                       dtype: torch.dtype = torch.float32, start: int = 0) -> Iterator[DenoiseStep]:
+                       dtype: torch.dtype = torch.float32, start: int = 0,
+                       x0_before: Tensor | None = None) -> Iterator[DenoiseStep]:
     """Run the reverse process x_T -> x_0 once over `sampler.timesteps`, yielding every step.
 
     x_T ~ N(0, I) of `shape` is drawn from `generator` unless given; each step draws
     x_{t_prev} ~ p(x_{t_prev} | x_t) with the same generator, so a seed fixes the whole run.
     `generator` may also be a function of the step index giving that step's generator (each
     step's noise then depends on its index alone: see `step_generator`). With `start` = k the
-    run resumes at timesteps[k], x_T being the sample x_{t_k} there (a rewound run).
+    run resumes at timesteps[k], x_T being the sample x_{t_k} there (a rewound run), and
+    `x0_before` the x0_hat of step k - 1 (a multistep sampler's next step reads it).
     """
     if not 0 <= start < len(sampler.timesteps):
         raise ValueError(f"start must be in 0..{len(sampler.timesteps) - 1}, got {start}")
@@ -77,11 +80,12 @@ def sample_progressive(eps_model: EpsModel, sampler: Sampler, shape: Sequence[in
         x_T = standard_normal(shape, first, device, dtype)
     x = x_T                                                            # (B, C, H, W)
     timesteps = sampler.timesteps.tolist()
+    sampler.resume(start, x0_before)
     for index in range(start, len(timesteps)):
         t = timesteps[index]
         eps_hat = eps_model(x, _t_batch(t, x))                         # (B, C, H, W)
         out = sampler.step(eps_hat, t, x, generator=generator_of(index))
-        yield DenoiseStep(index=index, t=t, t_prev=sampler.previous_timestep(t), x_t=x,
+        yield DenoiseStep(index=index, t=t, t_prev=sampler.target(index), x_t=x,
                           pred_noise=out.pred_noise, pred_x0=out.pred_original_sample,
                           posterior_mean=out.mean, noise=out.noise, x_prev=out.prev_sample)
         x = out.prev_sample

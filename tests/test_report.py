@@ -38,6 +38,10 @@ def test_measure_records_every_figure_and_table_renders_them(shipped):
         keys = {"ddim-10", "ddpm-10"} if name == "vdm" else {"prior", "reconstruction"}
         assert keys <= set(meta["samples"])
         assert all(v["frechet_distance"] >= 0 and v["floor"] >= 0 for v in meta["samples"].values())
+    vdm = json.loads((shipped / "mnist" / "vdm.json").read_text())["meta"]["samples"]
+    # how each was drawn: Heun's 5 steps are 9 network evaluations (T = 10 caps the others)
+    assert (vdm["heun-5"]["sampler"], vdm["heun-5"]["steps"], vdm["heun-5"]["nfe"]) == ("heun", 5, 9)
+    assert (vdm["ddpm-10"]["sampler"], vdm["ddpm-10"]["nfe"]) == ("ddpm", 10)
     hvae = json.loads((shipped / "mnist" / "hvae.json").read_text())["meta"]
     assert len(hvae["active_units"]) == 2
     text = report.table()
@@ -57,7 +61,8 @@ def test_measure_only_rescores_the_named_samples(shipped):
     meta = json.loads(path.read_text())["meta"]
     assert meta["evaluation"] == {"bits_per_dim": {"total": 9.0}} and meta["measured_seconds"] == 1
     assert list(meta["samples"]) == ["ddim-10", "ddim-10-linspace", "ddpm-10"]
-    assert meta["samples"]["ddpm-10"]["frechet_distance"] == -1.0          # kept as it was
+    assert meta["samples"]["ddpm-10"]["frechet_distance"] == -1.0          # kept as it was,
+    assert meta["samples"]["ddpm-10"]["nfe"] == 10                  # saying how it was drawn
     karras, even = meta["samples"]["ddim-10"], meta["samples"]["ddim-10-linspace"]
     assert (karras["timestep_spacing"], karras["rho"], even["timestep_spacing"]) == (
         "karras", report.KARRAS_RHO, "linspace")
@@ -126,3 +131,25 @@ def test_card_says_what_the_record_holds_and_nothing_else():
     assert "p(x_T)" not in text and "sigmoid" not in text
     assert report.card({}, VDMConfig()) == ("its record holds no training or evaluation "
                                             "figures; prior p(x_T) = N(0, I).")
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "mnist"])
+def test_the_shipped_vdm_scores_plot_against_their_network_evaluations(dataset):
+    """"About the model" plots every score of the shipped VDM's record at the network
+    evaluations its sampler makes (Heun: 2 n - 1 for n steps), one line per sampler and spacing,
+    over the floor."""
+    from ui.plots import sampler_quality_plot
+    from explorer.checkpoint import load_checkpoint
+    model, meta = load_checkpoint(report.pretrained_dir() / dataset / "vdm")
+    samples = meta["samples"]
+    assert {report.sample_key(*s) for s in report.VDM_SAMPLERS} <= set(samples)
+    fig = sampler_quality_plot(samples)
+    points = {(trace.name, x): y for trace in fig.data for x, y in zip(trace.x, trace.y)}
+    assert len(points) == len(samples)
+    for sampler, steps, spacing in report.VDM_SAMPLERS:
+        score = samples[report.sample_key(sampler, steps, spacing)]
+        nfe = report.network_evaluations(model.schedule, sampler, steps)
+        assert score["nfe"] == nfe == (2 * steps - 1 if sampler == "heun" else steps)
+        assert score["frechet_distance"] in points.values()
+    assert fig.layout.shapes[0].y0 == min(s["floor"] for s in samples.values())
+    assert sampler_quality_plot({"prior": {"n": 1, "frechet_distance": 3.0, "floor": 1.0}}) is None

@@ -1,6 +1,7 @@
-"""The higher-order solvers of the probability-flow ODE (explorer/samplers/dpmpp.py): checked
-against a peer library, diffusers' DPMSolverMultistepScheduler, step by step, and against the
-exact flow of Gaussian data, where the order of the method shows in how the error falls.
+"""The higher-order solvers of the probability-flow ODE (explorer/samplers/dpmpp.py, heun.py):
+checked against a peer library, diffusers' DPMSolverMultistepScheduler and HeunDiscreteScheduler,
+step by step, and against the exact flow of Gaussian data, where the order of the method shows
+in how the error falls.
 
 Conventions between the two (named, since they decide the comparison):
 - a timestep t here is index t - 1 there: our tables run over t = 0..T with abar_0 = 1 (the
@@ -9,7 +10,9 @@ Conventions between the two (named, since they decide the comparison):
 - diffusers builds alpha_bar from `trained_betas` as a float32 running product, which loses
   1 - alpha_bar at small t; it is handed our float64 table (its `alphas_cumprod`) instead;
 - its step computes in float32 (it casts the sample; its sigma table is set to ours in float64
-  here), so a step agrees to float32 rounding; both are fed the same x_t at every step, so that error does not compound.
+  here), so a step agrees to float32 rounding; both are fed the same x_t at every step, so that error does not compound;
+- Heun there runs in x~ = x_t / sqrt(abar_t) (Karras et al.'s variable, "sigma" their
+  sqrt((1 - abar) / abar)); its samples are ours divided by sqrt(abar) at the same timestep.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from diffusers import DPMSolverMultistepScheduler
+from diffusers import DPMSolverMultistepScheduler, HeunDiscreteScheduler
 
-from explorer.samplers import DDIMSampler, DPMSolverPP2MSampler, make_sampler, sampler_from_config
+from explorer.samplers import (DDIMSampler, DPMSolverPP2MSampler, HeunSampler, make_sampler,
+                               sampler_from_config)
 from explorer.sampling import sample_progressive
 from explorer.schedules import DiscreteSchedule, make_schedule
 
@@ -127,4 +131,88 @@ def test_dpmpp_2m_rebuilds_from_its_config():
     sampler = make_sampler("dpmpp2m", make_schedule("linear", T), timestep_spacing="karras")
     again = sampler_from_config(sampler.config, sampler.schedule)
     assert isinstance(again, DPMSolverPP2MSampler) and again.config == sampler.config
+    assert again.deterministic
+
+
+def heun_peer(schedule: DiscreteSchedule, steps: list[int], clip: bool) -> HeunDiscreteScheduler:
+    """diffusers' Heun at our distinct timesteps, its sigma table ours in float64."""
+    theirs = HeunDiscreteScheduler(num_train_timesteps=T, clip_sample=clip, clip_sample_range=1.0)
+    theirs.set_timesteps(timesteps=[t - 1 for t in steps])
+    ab = schedule.alpha_bar[steps]
+    sigmas = torch.cat([((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=F64)])
+    theirs.sigmas = torch.cat([sigmas[:1], sigmas[1:-1].repeat_interleave(2), sigmas[-1:]])
+    return theirs
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "learned"])
+@pytest.mark.parametrize("steps, spacing, clip", [(10, "linspace", False), (7, "karras", True),
+                                                  (25, "karras", False)])
+def test_heun_evaluations_are_diffusers_heun_steps(name, steps, spacing, clip):
+    """Evaluation by evaluation (Euler, then corrector), the same x_t and model output give
+    diffusers' next sample (rescaled to x_t); clipping x0_hat to [-1, 1] as its `clip_sample`."""
+    schedule = schedules()[name]
+    model = GaussianEps(schedule)
+    ours = HeunSampler(schedule, clip_sample=clip, timestep_spacing=spacing)
+    ours.set_timesteps(steps)
+    evaluations = ours.timesteps.tolist()
+    assert ours.nfe == len(evaluations) == 2 * steps - 1
+    theirs = heun_peer(schedule, evaluations[::2], clip)
+    root_ab = schedule.alpha_bar.sqrt()
+    g = torch.Generator().manual_seed(steps)
+    x = torch.randn(4, 1, 2, 2, dtype=F64, generator=g)
+    for k, t in enumerate(evaluations):
+        delta = 0.05 * torch.randn(x.shape, dtype=F64, generator=g)
+        eps = model(x, torch.tensor([t])) - (schedule.snr[t].sqrt() * delta)
+        mine = ours.step(eps, t, x).prev_sample
+        to = ours.target(k)
+        peer_x = theirs.step(eps, t - 1, x / root_ab[t]).prev_sample.to(F64) * root_ab[to]
+        assert (mine - peer_x).abs().max() <= 1e-6 * max(1.0, float(mine.abs().max())), (k, t)
+        x = mine
+
+
+def test_heun_is_second_order_on_the_exact_flow():
+    """Doubling Heun's steps divides its largest error at x_0 by about 4; with about as many
+    network evaluations as DDIM (2n - 1 against 2n) it is several times closer. (Measured here:
+    0.050, 0.012, 0.0025 against DDIM-160's 0.027.) On the linear schedule: Heun steps evenly in
+    t but integrates in sigma = sqrt((1 - abar) / abar), which reaches ~1e4 at the cosine
+    schedule's T, so its first step there is far too long (an error of 12 at 40 steps)."""
+    schedule = make_schedule("linear", T)
+    x_T = torch.randn(64, 1, 2, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    exact = _exact_flow(schedule, x_T)
+
+    def error(sampler, steps):
+        sampler.set_timesteps(steps)
+        *_, last = sample_progressive(GaussianEps(schedule), sampler, x_T=x_T)
+        return float((last.x_prev - exact).abs().max())
+    heun = [error(HeunSampler(schedule, clip_sample=False), n) for n in (20, 40, 80)]
+    ddim = error(DDIMSampler(schedule, eta=0.0, clip_sample=False), 160)
+    assert all(3.0 < a / b < 5.0 for a, b in zip(heun, heun[1:])), heun
+    assert heun[-1] < ddim / 3, (heun, ddim)
+
+
+def test_heun_takes_its_evaluations_in_order_and_resumes():
+    """A t evaluated twice (corrector, then the next Euler step) is taken in order; a rewound
+    run resumes at any evaluation given the x0_hat of the one before, as if never stopped."""
+    schedule = make_schedule("linear", T)
+    model = GaussianEps(schedule)
+    sampler = HeunSampler(schedule, clip_sample=False)
+    sampler.set_timesteps(5)
+    t0, t1 = sampler.timesteps.tolist()[:2]
+    x = torch.randn(2, 1, 2, 2, dtype=F64, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match="in order"):
+        sampler.step(x, t1, x)
+    run = list(sample_progressive(model, sampler, x_T=x))
+    assert [s.t_prev for s in run[:2]] == [t1, t1] and run[-1].t_prev == 0
+    for k in (1, 2, 5):
+        again = list(sample_progressive(model, sampler, x_T=run[k].x_t, start=k,
+                                        x0_before=run[k - 1].pred_x0))
+        assert torch.equal(again[-1].x_prev, run[-1].x_prev), k
+    with pytest.raises(ValueError, match="in order"):
+        list(sample_progressive(model, sampler, x_T=run[1].x_t, start=1))
+
+
+def test_heun_rebuilds_from_its_config():
+    sampler = make_sampler("heun", make_schedule("cosine", T), timestep_spacing="karras")
+    again = sampler_from_config(sampler.config, sampler.schedule)
+    assert isinstance(again, HeunSampler) and again.config == sampler.config
     assert again.deterministic

@@ -25,6 +25,7 @@ from .common import friendly, png_file, to_model_input, upscale
 from .page import event_data, view_event
 from .guard import NO_UPLOAD, optional
 from .picture import Drawing, Picture, Unreadable
+from .plots import sampler_quality_plot
 from .store import MODEL_FILES, STORE, default_pair, gallery_image
 
 GALLERY_PER_CLASS = 6          # thumbnails per class in the clickable gallery
@@ -58,6 +59,7 @@ class TabHeader:
     names: tuple[str, ...]
     banner: gr.Markdown
     cards: gr.Markdown
+    quality: gr.Plot | None = None    # the VDM's sample distance against NFE, per sampler
 
 
 # ---------------------------------------------------------------- handlers (API-friendly)
@@ -199,13 +201,23 @@ def reset(dataset: str, scene: tuple | None = None) -> tuple:
 
 # ---------------------------------------------------------------- layout
 
-def create_tab_header(dataset: str, prefix: str, names: tuple[str, ...]) -> TabHeader:
-    """A tab's banner and "About the model", filled for `dataset` (the app's default)."""
+def quality_figure(dataset: str):
+    """The VDM's sample distance against network evaluations on `dataset` (None: no scores)."""
+    meta = STORE.meta.get((dataset, "vdm")) if (dataset, "vdm") in STORE.models else None
+    return sampler_quality_plot((meta or {}).get("samples") or {})
+
+
+def create_tab_header(dataset: str, prefix: str, names: tuple[str, ...],
+                      quality: bool = False) -> TabHeader:
+    """A tab's banner and "About the model", filled for `dataset` (the app's default); with
+    `quality`, the VDM's samplers' quality against their cost, plotted."""
     banner = gr.Markdown(banner_text(dataset, names), elem_id=f"{prefix}-banner")
     with gr.Accordion("About the model: training, bits/dim, sample quality", open=False,
                       elem_id=f"{prefix}-about"):
         cards = gr.Markdown(model_cards(dataset, names), elem_id=f"{prefix}-cards")
-    return TabHeader(names, banner, cards)
+        plot = (gr.Plot(quality_figure(dataset), label="samplers: quality against cost",
+                        elem_id=f"{prefix}-quality") if quality else None)
+    return TabHeader(names, banner, cards, plot)
 
 
 def create_input_panel(dataset: str) -> InputPanel:
@@ -298,8 +310,10 @@ def wire_input_panel(panel: InputPanel, dataset: gr.Radio, page: gr.HTML,
     switch = dataset.change(friendly(_reset), dataset, [panel.gallery, *slots],
                             api_name="dataset_switch", api_visibility="undocumented")
     def _headers(ds: str) -> tuple:
-        return tuple(text for h in headers
-                     for text in (banner_text(ds, h.names), model_cards(ds, h.names)))
-    dataset.change(_headers, dataset, [c for h in headers for c in (h.banner, h.cards)],
+        return tuple(value for h in headers
+                     for value in (banner_text(ds, h.names), model_cards(ds, h.names),
+                                   *([quality_figure(ds)] if h.quality is not None else [])))
+    dataset.change(_headers, dataset,
+                   [c for h in headers for c in (h.banner, h.cards, h.quality) if c is not None],
                    api_visibility="private")
     return switch

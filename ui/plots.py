@@ -252,6 +252,45 @@ def loss_plot(ts: np.ndarray, l_t: np.ndarray, nats: dict[str, float]) -> go.Fig
                    title_font=dict(size=14))
 
 
+SAMPLER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM (eta 0)", "dpmpp2m": "DPM-Solver++(2M)",
+                 "heun": "Heun (2nd order)"}
+
+
+def sampler_quality_plot(samples: dict[str, dict]) -> go.Figure | None:
+    """Sample distance against network evaluations (NFE), one line per sampler and timestep
+    spacing, from a VDM record's scores (those saying how they were drawn: sampler, nfe), the
+    train-vs-test floor dashed; None when the record has no such scores."""
+    lines: dict[str, list[tuple[int, float]]] = {}
+    floors = []
+    for key, score in samples.items():
+        if not {"sampler", "nfe", "frechet_distance"} <= score.keys():
+            continue
+        name = SAMPLER_NAMES.get(score["sampler"], score["sampler"])
+        if score.get("timestep_spacing") == "linspace":
+            name += ", even in t"
+        lines.setdefault(name, []).append((score["nfe"], score["frechet_distance"]))
+        floors.append(score["floor"])
+    if not lines:
+        return None
+    fig = go.Figure()
+    for i, (name, points) in enumerate(lines.items()):
+        nfe, fd = zip(*sorted(points))
+        fig.add_trace(go.Scatter(x=nfe, y=fd, mode="lines+markers", name=name,
+                                 marker=dict(size=9), line=dict(width=2, color=COLORS[i]),
+                                 hovertemplate=name + "<br>%{x} evaluations: %{y:.1f}"
+                                               "<extra></extra>"))
+    floor = min(floors)
+    fig.add_hline(y=floor, line=dict(dash="dash", color="#555"),
+                  annotation_text=f"floor {floor:.1f} (train vs test images)",
+                  annotation_position="top right")
+    fig.update_xaxes(type="log", title="network evaluations per sample (NFE)")
+    values = [fd for points in lines.values() for _, fd in points]
+    fig.update_yaxes(type="log", title="distance to test images (log)",
+                     range=[np.log10(0.8 * floor), np.log10(1.25 * max(values))])
+    return _layout(fig, "Sample quality against cost: lower is better", 420,
+                   legend=dict(orientation="h", y=-0.25))
+
+
 def xt_map(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
            limits: np.ndarray, title: str) -> go.Figure:
     """The gallery's x_t on fixed PCA axes (a latent_map whose axes do not move with t)."""

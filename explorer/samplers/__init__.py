@@ -16,14 +16,15 @@ from explorer.samplers.base import (DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, TIMEST
 from explorer.samplers.ddim import DDIMSampler
 from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
 from explorer.samplers.dpmpp import DPMSolverPP2MSampler
+from explorer.samplers.heun import HeunSampler
 from explorer.schedules import DiscreteSchedule
 
 # what the app offers (the page takes their steps itself: ui/static/lib/sampler.js); SOLVERS adds
 # the higher-order solvers, not offered there yet
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
-SOLVERS: tuple[str, ...] = (*SAMPLERS, "dpmpp2m")
+SOLVERS: tuple[str, ...] = (*SAMPLERS, "dpmpp2m", "heun")
 _CLASSES: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler,
-                                      "dpmpp2m": DPMSolverPP2MSampler}
+                                      "dpmpp2m": DPMSolverPP2MSampler, "heun": HeunSampler}
 
 
 def make_sampler(name: str, schedule: DiscreteSchedule, **kwargs: Any) -> Sampler:
@@ -40,6 +41,6 @@ def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> S
 
 __all__ = ["DEFAULT_TIMESTEP_SPACING", "KARRAS_RHO", "SAMPLERS", "TIMESTEP_SPACINGS",
            "SOLVERS", "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "DPMSolverPP2MSampler",
-           "Sampler", "SamplerOutput",
+           "HeunSampler", "Sampler", "SamplerOutput",
            "StepCoefficients", "StepRule", "make_sampler", "sampler_from_config",
            "spaced_timesteps"]

@@ -188,12 +188,55 @@ class Sampler(ABC):
         steps, self._prev, self._next = _grid(*_grid_key(self.schedule, n, t_start,
                                                          self.timestep_spacing, self.rho))
         self.num_inference_steps = n
-        self.timesteps = torch.tensor(steps)                         # (n,) descending
-        self._last_x0 = None                       # (t, x0_hat) of the last step taken
+        # the network evaluations of a run, in order: (t, t_prev) each (`_evaluations`)
+        self._plan = self._evaluations(steps)
+        self.timesteps = torch.tensor([t for t, _ in self._plan])   # (nfe,) in the order run
+        self._positions: dict[int, list[int]] = {}
+        for k, (t, _) in enumerate(self._plan):
+            self._positions.setdefault(t, []).append(k)
+        self._cursor = 0                           # the position the next step() takes
+        self._last_x0 = None                       # (position, x0_hat) of the last step taken
         # sqrt(abar_t), sqrt(1 - abar_t) as floats, read once (not gathered every step)
         roots = self.schedule.sqrt_alpha_bar.tolist()
         roots_one_minus = self.schedule.sqrt_one_minus_alpha_bar.tolist()
         self._roots = {t: (roots[t], roots_one_minus[t]) for t in steps}
+
+    def _evaluations(self, steps: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """The (t, t_prev) of each network evaluation of a run over the distinct `steps`: one
+        a step here; a sampler of several evaluations a step lists each (`HeunSampler`)."""
+        return tuple((t, self._prev[t]) for t in steps)
+
+    @property
+    def nfe(self) -> int:
+        """Network evaluations of a run over `timesteps` (one a step() call)."""
+        return len(self._plan)
+
+    def target(self, index: int) -> int:
+        """The timestep the step at position `index` of `timesteps` moves to."""
+        return self._plan[index][1]
+
+    def resume(self, index: int, x0_before: Tensor | None = None) -> None:
+        """Continue a run at position `index` of `timesteps` (a rewound run), `x0_before` being
+        the x0_hat of the step before it (a multistep rule reads it; None: not known)."""
+        if not 0 <= index < len(self._plan):
+            raise ValueError(f"index must be in 0..{len(self._plan) - 1}, got {index}")
+        self._cursor = index
+        self._last_x0 = None if x0_before is None or index == 0 else (index - 1, x0_before)
+
+    def position(self, t: int | Tensor) -> int:
+        """The position in `timesteps` of the step from t: the next one in order when it is
+        from t, else t's only position (a t evaluated twice must be stepped in order)."""
+        t = int(t)
+        k = self._cursor
+        if k < len(self._plan) and self._plan[k][0] == t:
+            return k
+        where = self._positions.get(t)
+        if where is None:
+            raise ValueError(f"timestep {t} is not one of the {self.num_inference_steps} set")
+        if len(where) > 1:
+            raise ValueError(f"timestep {t} is evaluated {len(where)} times in a run: take the "
+                             "steps of `timesteps` in order")
+        return where[0]
 
     def previous_timestep(self, t: int | Tensor) -> int:
         """The timestep after t in `timesteps` (0 after the last)."""
@@ -236,25 +279,33 @@ class Sampler(ABC):
         return x0_hat, (x_t - root_ab * x0_hat) / root_one_minus_ab
 
     def _rule(self, t: int, x0: float, xt: float, eps: float, variance: float,
-              x0_prev: float = 0.0) -> StepRule:
-        """The StepRule of timestep t with these mean coefficients and variance sigma_t^2."""
+              x0_prev: float = 0.0, t_prev: int | None = None) -> StepRule:
+        """The StepRule of timestep t with these mean coefficients and variance sigma_t^2 (to
+        t_prev, by default `previous_timestep(t)`)."""
         root_ab, root_one_minus_ab = self._roots[t]
-        return StepRule(t, self.previous_timestep(t), root_ab, root_one_minus_ab,
+        t_prev = self.previous_timestep(t) if t_prev is None else t_prev
+        return StepRule(t, t_prev, root_ab, root_one_minus_ab,
                         self.clip_sample, x0, xt, eps, math.sqrt(variance), x0_prev)
 
     @abstractmethod
     def rule(self, t: int | Tensor) -> StepRule:
         """The step t -> t_prev of this sampler as a StepRule (t one of `timesteps`)."""
 
+    def rule_at(self, index: int) -> StepRule:
+        """The rule of the step at position `index` of `timesteps` (`rule` of its t, unless a
+        sampler evaluates a t more than once)."""
+        return self.rule(self._plan[index][0])
+
     def rules(self) -> list[StepRule]:
         """The rule of every step of `timesteps`, in the order run."""
-        return [self.rule(t) for t in self.timesteps.tolist()]
+        return [self.rule_at(k) for k in range(len(self._plan))]
 
     def step(self, model_output: Tensor, t: int | Tensor, x_t: Tensor,
              generator: torch.Generator | None = None) -> SamplerOutput:
         """One draw x_{t_prev} ~ p(x_{t_prev} | x_t) given eps_hat = model_output, (B, C, H, W):
         this sampler's `rule(t)` applied (the only place a step is computed)."""
-        rule = self.rule(t)
+        k = self.position(t)
+        rule = self.rule_at(k)
         x0_hat, eps_hat = self.predict_x0(model_output, rule.t, x_t)    # (B, C, H, W) each
         mean = rule.x0 * x0_hat
         if rule.xt:
@@ -262,8 +313,9 @@ class Sampler(ABC):
         if rule.eps:
             mean = mean + rule.eps * eps_hat
         if rule.x0_prev:
-            mean = mean + rule.x0_prev * self._previous_x0(rule.t)
-        self._last_x0 = (rule.t, x0_hat)
+            mean = mean + rule.x0_prev * self._previous_x0(k)
+        self._last_x0 = (k, x0_hat)
+        self._cursor = k + 1
         if rule.noise > 0.0:
             noise = rule.noise * self.randn_like(x_t, generator)
         else:
@@ -271,13 +323,13 @@ class Sampler(ABC):
         return SamplerOutput(prev_sample=mean + noise, pred_original_sample=x0_hat,
                              pred_noise=eps_hat, mean=mean, noise=noise)
 
-    def _previous_x0(self, t: int) -> Tensor:
-        """x0_hat of the step just before the step from t (a multistep rule needs it): the
-        steps of `timesteps` must be taken in order, as the loop takes them."""
+    def _previous_x0(self, index: int) -> Tensor:
+        """x0_hat of the step just before position `index` (a multistep rule needs it): the
+        steps of `timesteps` must be taken in order, as the loop takes them (or `resume`d)."""
         last = self._last_x0
-        if last is None or last[0] != self.next_timestep(t):
-            raise ValueError(f"the step from t={t} needs x0_hat of the step before it: take "
-                             "the steps of `timesteps` in order")
+        if last is None or last[0] != index - 1:
+            raise ValueError(f"the step from t={self._plan[index][0]} needs x0_hat of the step "
+                             "before it: take the steps of `timesteps` in order")
         return last[1]
 
     @staticmethod

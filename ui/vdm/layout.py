@@ -249,7 +249,7 @@ def _api_ports(dataset: str) -> ApiPorts:
 
 def create(dataset: str) -> VDMTab:
     """The tab's components, for `dataset` (the app's default)."""
-    header = create_tab_header(dataset, "vdm", NAMES)
+    header = create_tab_header(dataset, "vdm", NAMES, quality=True)
     parts = {**_forward(dataset), **_reverse(), **_denoise(dataset), **_interpolation(),
              **_loss(), **_dissolve(dataset)}
     return VDMTab(header=header, api=_api_ports(dataset), **parts)
