@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 
-MODELS_ENV = "EXPLORER_MODELS"   # explorer.data.MODELS_ENV (read when explorer.data is imported)
+MODELS_ENV = "EXPLORER_MODELS"   # explorer.folder.MODELS_ENV (read when explorer.data is imported)
 
 
 def models_from_argv(argv: list[str]) -> None:

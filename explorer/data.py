@@ -13,6 +13,9 @@ Sources:
 
 A gallery is a small class-balanced sample of the test split saved in `pretrained/<name>/` so the
 app runs with no dataset installed: `python -m explorer.data build-gallery --dataset NAME`.
+
+Sets trained on a folder of one's own pictures (explorer.folder) are datasets too: DATASETS is the
+shipped two and the folders $EXPLORER_MODELS lists, read once, at import.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
-import hashlib
 import os
 import zlib
 from dataclasses import dataclass
@@ -32,29 +34,12 @@ import torch
 from torch import Tensor
 
 from .config import check_choice
+from .folder import trained_sets
 from .likelihood import pixel_grid, to_bin_index
 from .paths import pretrained_dir, shown_path
 
 SHIPPED = ("fashion-mnist", "mnist")     # the datasets this package can load and ships models of
-MODELS_ENV = "EXPLORER_MODELS"          # folders of sets trained with --data (python app.py --models)
-
-
-def trained_sets(env: dict | None = None) -> dict[str, Path]:
-    """name -> folder of each set trained on one's own pictures that $EXPLORER_MODELS lists
-    (folders separated by os.pathsep; each holds the checkpoints and gallery.npz that
-    `python -m explorer.train --data` wrote; the folder's name is the dataset's)."""
-    value = (os.environ if env is None else env).get(MODELS_ENV, "")
-    sets = {}
-    for folder in (Path(f) for f in value.split(os.pathsep) if f.strip()):
-        name = folder.resolve().name
-        if name in SHIPPED or name in sets:
-            raise ValueError(f"{MODELS_ENV}: {shown_path(folder)} is named like the dataset "
-                             f"{name!r} already shown; give its folder another name")
-        sets[name] = folder
-    return sets
-
-
-TRAINED_SETS = trained_sets()           # read once: DATASETS is every module's list of datasets
+TRAINED_SETS = trained_sets(SHIPPED)    # read once: DATASETS is every module's list of datasets
 DATASETS = SHIPPED + tuple(TRAINED_SETS)
 SPLITS = ("train", "test")
 Split = Literal["train", "test"]
@@ -368,81 +353,6 @@ def load_gallery(name: str, path: str | Path | None = None) -> ImageSet:
     if stored != name:
         raise ValueError(f"gallery {shown_path(path)} holds {stored!r}, not {name!r}; {rebuild}")
     return imageset
-
-
-# ---------------------------------------------------------------- a folder of your own images
-
-FOLDER_MIN_IMAGES = 20              # fewer readable pictures than this are refused
-FOLDER_TEST_FRACTION = 0.1          # the share of a folder's pictures in its test split
-FOLDER_GALLERY_MAX = 2000           # a folder's gallery: its test split, at most this many
-
-
-@dataclass(frozen=True)
-class FolderSplits:
-    """A folder of pictures as train and test ImageSets (class = subfolder), and what was
-    skipped: (file, why) of every file that is not a readable picture."""
-
-    train: ImageSet
-    test: ImageSet
-    skipped: tuple[tuple[str, str], ...]
-
-
-def in_test_split(name: str, seed: int, fraction: float = FOLDER_TEST_FRACTION) -> bool:
-    """Whether file `name` is a test image: u = sha256("seed:name") as a number in [0, 1) is
-    below `fraction`. A file's split depends on its own name only, so adding pictures to the
-    folder never moves the others between splits."""
-    return _name_hash(name, seed) < fraction
-
-
-def _name_hash(name: str, seed: int) -> float:
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
-
-
-def read_folder(folder: str | Path, seed: int = 0,
-                test_fraction: float = FOLDER_TEST_FRACTION) -> FolderSplits:
-    """Every picture under `folder` (any format and size explorer.imageio reads, made the
-    28x28 white-on-black image the models see), split by in_test_split (the lowest hash goes to
-    test when none falls below the fraction). Subfolders name the classes; pictures at the top
-    are of a class named after the folder. Raises DatasetMissingError for a missing folder and
-    ValueError for an empty one or one with fewer than FOLDER_MIN_IMAGES readable pictures."""
-    from .imageio import read_folder as read_pictures
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetMissingError(f"{shown_path(folder)} is not a folder")
-    names, images, skipped = read_pictures(folder, folder.name)
-    if not names and not skipped:
-        raise ValueError(f"{shown_path(folder)} holds no files: put pictures (PNG, JPEG, ...) "
-                         "in it, or in one subfolder per class")
-    if len(names) < FOLDER_MIN_IMAGES:
-        raise ValueError(f"{shown_path(folder)} has {len(names)} readable pictures (and "
-                         f"{len(skipped)} files skipped{_first_skipped(skipped)}); at least "
-                         f"{FOLDER_MIN_IMAGES} are needed to train and test on")
-    classes = sorted({_class_of(n, folder.name) for n in names})
-    labels = np.array([classes.index(_class_of(n, folder.name)) for n in names], dtype=np.int64)
-    test = np.array([in_test_split(n, seed, test_fraction) for n in names])
-    if not test.any():
-        test[int(np.argmin([_name_hash(n, seed) for n in names]))] = True
-    whole = ImageSet(folder.name, images, labels, tuple(classes))
-    return FolderSplits(whole.subset(~test), whole.subset(test), tuple(skipped))
-
-
-def _class_of(name: str, top: str) -> str:
-    parts = name.split("/")
-    return parts[0] if len(parts) > 1 else top
-
-
-def _first_skipped(skipped) -> str:
-    return f", e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-
-
-def folder_gallery(splits: FolderSplits, seed: int = 0) -> ImageSet:
-    """A folder's gallery: its test split, or a seeded random FOLDER_GALLERY_MAX of it in order."""
-    test = splits.test
-    if len(test) <= FOLDER_GALLERY_MAX:
-        return test
-    rng = np.random.default_rng(seed)
-    return test.subset(np.sort(rng.choice(len(test), FOLDER_GALLERY_MAX, replace=False)))
 
 
 # ---------------------------------------------------------------- CLI

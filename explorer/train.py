@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from explorer import cli, distributed
 from explorer.checkpoint import load_checkpoint, save_checkpoint
-from explorer.data import (DatasetMissingError, FolderSplits, batches, folder_gallery,
-                           load_dataset, read_folder, save_gallery)
+from explorer.data import DatasetMissingError, batches, load_dataset, save_gallery
 from explorer.evaluate import evaluate
+from explorer.folder import FolderSplits, folder_gallery, read_folder
 from explorer.likelihood import nats_to_bpd
 from explorer.models import MODELS
 from explorer.paths import shown_path

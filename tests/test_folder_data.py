@@ -1,4 +1,4 @@
-"""A folder of one's own pictures as a dataset (explorer.data.read_folder) and training on it
+"""A folder of one's own pictures as a dataset (explorer.folder.read_folder) and training on it
 (python -m explorer.train --data DIR), shown by the app as one more dataset (--models DIR)."""
 
 import hashlib
@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from explorer import train
-from explorer.data import (FOLDER_MIN_IMAGES, DatasetMissingError, in_test_split, load_dataset,
-                           load_gallery, read_folder)
+from explorer.data import DatasetMissingError, load_dataset, load_gallery
+from explorer.folder import FOLDER_MIN_IMAGES, in_test_split, read_folder
 from explorer.imageio import to_model_input
 
 N_PER_CLASS = 30
