@@ -37,7 +37,8 @@ _NAMED_BUILDS = {"vae2d": "vae --set latent_dim=2"}
 
 
 def rebuild_command(meta: dict | None, stem: Path) -> str:
-    """The command recorded in the checkpoint, else the CLI call that builds pretrained/<d>/<name>."""
+    """The command recorded in the checkpoint, else the CLI call that builds pretrained/<d>/<name>
+    (`--dataset <d>`), or `--data <folder>` for a set trained on one's own pictures."""
     if meta and meta.get("command"):
         return meta["command"]
     name, dataset = stem.name, stem.parent.name
@@ -45,8 +46,25 @@ def rebuild_command(meta: dict | None, stem: Path) -> str:
         return f"python -m explorer.frechet train --dataset {dataset} --out {shown_path(stem)}"
     build = _NAMED_BUILDS.get(name) or name
     kind, _, extra = build.partition(" ")
-    return (f"python -m explorer.train {kind} --dataset {dataset} --out {shown_path(stem)}"
+    pictures = trained_from(stem.parent)
+    source = f"--data {pictures}" if pictures else f"--dataset {dataset}"
+    return (f"python -m explorer.train {kind} {source} --out {shown_path(stem)}"
             + (f" {extra}" if extra else ""))
+
+
+def trained_from(folder: Path) -> str | None:
+    """The folder of pictures a set trained with `python -m explorer.train --data` was read from,
+    as another record in `folder` says (its meta's "data"), "DIR" when none says but `folder` is
+    one of the trained sets ($EXPLORER_MODELS, python app.py --models), else None."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            pictures = json.loads(path.read_text())["meta"]["data"]
+        except (OSError, ValueError, KeyError, TypeError):   # unreadable, or not a --data record
+            continue
+        if pictures:
+            return str(pictures)
+    from explorer.data import TRAINED_SETS  # late: only a message needs it
+    return "DIR" if folder.resolve() in {f.resolve() for f in TRAINED_SETS.values()} else None
 
 
 def sha256(data: bytes) -> str:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import train
+from explorer import data, train
+from explorer.checkpoint import CheckpointError, read_record
 from explorer.data import DatasetMissingError, load_dataset, load_gallery
 from explorer.folder import FOLDER_MIN_IMAGES, in_test_split, read_folder
 from explorer.imageio import to_model_input
@@ -102,6 +103,27 @@ def test_training_on_a_folder_writes_the_model_and_a_gallery_of_its_test_part(fo
     assert gallery.class_names == ("d3", "d7")
 
 
+def test_a_model_missing_from_a_trained_set_says_to_train_on_the_folder(tmp_path, monkeypatch):
+    """The rebuild hint of a missing record names --data, never --dataset <the folder's name>:
+    the pictures' folder another record of the set names, else DIR for a set $EXPLORER_MODELS
+    lists; a folder that is neither keeps --dataset."""
+    trained = tmp_path / "digits"
+    trained.mkdir()
+    with pytest.raises(CheckpointError) as err:
+        read_record(trained / "hvae")
+    assert f"python -m explorer.train hvae --dataset digits --out {trained / 'hvae'}" in str(err.value)
+    monkeypatch.setattr(data, "TRAINED_SETS", {"digits": trained})
+    with pytest.raises(CheckpointError) as err:
+        read_record(trained / "hvae")
+    assert str(err.value) == (f"missing {trained / 'hvae.json'}; rebuild it with: python -m "
+                              f"explorer.train hvae --data DIR --out {trained / 'hvae'}")
+    (trained / "vdm.json").write_text(json.dumps({"kind": "vdm", "meta": {"data": "photos/digits"}}))
+    with pytest.raises(CheckpointError) as err:
+        read_record(trained / "vae2d")
+    assert str(err.value).endswith("rebuild it with: python -m explorer.train vae --data "
+                                   f"photos/digits --out {trained / 'vae2d'} --set latent_dim=2")
+
+
 # the app with a trained set: launched in a child process, since explorer.data reads
 # $EXPLORER_MODELS once, at import; it prints what gradio_client got back as JSON
 APP_SCRIPT = """
@@ -145,5 +167,6 @@ def test_the_app_shows_a_trained_set_as_a_dataset(folder, tmp_path):
     for result in (got["pair"], got["clean"]):     # the VAE and VDM tabs drew gallery image 2
         assert np.asarray(Image.open(result)).size > 0
     assert "hierarchical VAE for digits is not available" in got["hvae"]
+    assert f"python -m explorer.train hvae --data {folder} --out" in got["hvae"]
     assert got["page_compute"] is None                 # no ONNX graph: the server computes
     assert len(load_gallery("digits", trained / "gallery.npz")) == len(read_folder(folder).test)
