@@ -7,7 +7,8 @@ then the browser, then the app's peak memory.
 `python -m bench --load [--users 20] [--seconds 60] [--max-requests N] [--quick]` runs
 the load test instead (bench/load.py): simulated users at once over raw HTTP, errors,
 latency per kind, RSS growth, Stop and session isolation; it rewrites only the "## Reliability"
-section of BENCHMARKS.md (a full run keeps that section).
+section of BENCHMARKS.md. A full run rewrites only its own sections (bench.report.REPORT_SECTIONS)
+and keeps that one and those the other modules write (hardening, page_run, page_eps, train_ddp).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import torch
 
 from bench import compute, load, profiling
 from bench.inputs import AppInputs
-from bench.report import (REPO, Report, find_section, machine_info, replace_section,
-                                   to_markdown, write_json)
+from bench.report import (REPO, REPORT_SECTIONS, Report, machine_info, to_markdown,
+                          write_json, write_sections)
 from bench.stats import Result
 from explorer.data import DATASETS, load_gallery
 from explorer.paths import checkpoint_stem
@@ -218,9 +219,7 @@ def main_load(args: argparse.Namespace) -> int:
     text = load.section(report)
     print(text)
     if not args.quick or args.write:
-        out = Path(args.output)
-        out.write_text(replace_section(out.read_text() if out.is_file() else "", text,
-                                       load.HEADING))
+        out = write_sections(args.output, text, [load.HEADING])
         log(f"wrote the reliability section into {out}")
     if args.json:
         path = Path(args.json)
@@ -238,10 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = to_markdown(report, "Benchmarks" + (" (quick run)" if args.quick else ""))
     print(text)
     if not args.quick or args.write:
-        old = Path(args.output).read_text() if Path(args.output).is_file() else ""
-        kept = find_section(old, load.HEADING)          # the load test's section stays
-        Path(args.output).write_text(replace_section(text, kept, load.HEADING) if kept
-                                     else text + "\n")
+        write_sections(args.output, text, REPORT_SECTIONS)   # the other modules' sections stay
         log(f"wrote {args.output}")
     if args.json:
         log(f"wrote {write_json(report, args.json)}")

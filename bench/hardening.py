@@ -24,7 +24,7 @@ from gradio_client import Client
 
 from .badinputs import counts, failures, path_probes, run_matrix
 from .inputs import AppInputs
-from .report import git_commit, replace_section
+from .report import git_commit, write_sections
 from .server import App, proc_status
 
 REPO = Path(__file__).resolve().parent.parent
@@ -151,8 +151,7 @@ def main() -> None:
     m = measure(args.maps)
     text = section(m)
     print(text)
-    path = Path(args.output)
-    path.write_text(replace_section(path.read_text() if path.exists() else "", text, HEADING))
+    write_sections(args.output, text, [HEADING])
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import torch
 
 from bench.browser import ARGS, CHROMIUM, WAIT_MS
 from bench.client import free_port
-from bench.report import REPO, git_commit, loadavg, other_load, replace_section
+from bench.report import REPO, git_commit, loadavg, other_load, write_sections
 from bench.server import App
 from bench.stats import percentile
 from explorer.checkpoint import load_checkpoint
@@ -239,8 +239,7 @@ def main(argv=None) -> None:
     text = section(measure(args.calls, args.warmup))
     print(text)
     if args.write:
-        path = Path(args.output)
-        path.write_text(replace_section(path.read_text() if path.exists() else "", text, HEADING))
+        write_sections(args.output, text, [HEADING])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import torch
 
 from bench.browser import ARGS, CHROMIUM, READY_JS, WAIT_MS, set_run
 from bench.page_eps import start_app
-from bench.report import REPO, git_commit, loadavg, other_load, replace_section
+from bench.report import REPO, git_commit, loadavg, other_load, write_sections
 from bench.server import cpu_seconds
 from explorer.checkpoint import load_checkpoint
 from explorer.paths import checkpoint_stem
@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(m, indent=1))
     if args.write:
-        path = REPO / "BENCHMARKS.md"
-        path.write_text(replace_section(path.read_text(), text, HEADING))
+        write_sections(REPO / "BENCHMARKS.md", text, [HEADING])
     return 0
 
 

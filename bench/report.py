@@ -11,6 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from bench.stats import SECTIONS, Result
 
@@ -186,6 +187,12 @@ def machine_lines(machine: dict) -> list[str]:
     ]
 
 
+# the sections a full `python -m bench` writes (to_markdown); the others of BENCHMARKS.md are
+# each another module's (bench.load, bench.hardening, page_run, page_eps, train_ddp) and kept
+REPORT_SECTIONS = (*(f"## {heading}" for heading in SECTIONS.values()), "## Summary",
+                   "## Notes", "## Profile:")
+
+
 def to_markdown(report: Report, title: str = "Benchmarks") -> str:
     """The whole report: header, one table per section, notes, profiles."""
     opts = report.options
@@ -240,16 +247,74 @@ def replace_section(text: str, section: str, prefix: str) -> str:
     """`text` with its "## " sections whose heading starts with `prefix` replaced by `section`
     (written where the first was); with none, `section` goes before "## Summary", else at the
     end. Every other line is kept as it was."""
-    lines, new = text.splitlines(), section.rstrip("\n").splitlines() + [""]
-    spans = [(s, e) for s, e, h in _level2_spans(text) if h.startswith(prefix)]
-    if spans:
-        for start, end in reversed(spans[1:]):
-            del lines[start:end]
-        lines[spans[0][0]:spans[0][1]] = new
-    else:
-        at = next((s for s, _, h in _level2_spans(text) if h == "## Summary"), None)
-        if at is None:
-            lines += ([""] if lines and lines[-1].strip() else []) + new
+    return merge_sections(text, section, (prefix,))
+
+
+def _split(text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """(the lines before the first "## " heading, [(heading, its lines)] of every section)."""
+    lines, spans = text.splitlines(), _level2_spans(text)
+    head = lines[:spans[0][0]] if spans else lines
+    return head, [(heading, lines[start:end]) for start, end, heading in spans]
+
+
+def merge_sections(old: str, new: str, owned: Sequence[str]) -> str:
+    """`old` with what a writer owns replaced by `new`; every other line of `old` is kept.
+
+    A section is owned when its heading starts with one of `owned` (each section of `new` must
+    be). The old owned sections go; each new one takes the place of the first old one of its
+    prefix, else follows the new section before it, else (the first) goes before "## Summary",
+    or at the end. When `new` has text before its first "## " (a whole report's title and
+    machine lines), it replaces `old`'s."""
+    def prefix(heading: str) -> str | None:
+        return next((p for p in owned if heading.startswith(p)), None)
+
+    old_head, old_sections = _split(old)
+    new_head, new_sections = _split(new)
+    places: dict[str, list[list[str]]] = {}     # prefix -> the new sections written in its place
+    slots: list[list[list[str]]] = []            # the file, in order: each a list of sections
+    headings: list[str] = []                     # the old heading each slot began as
+    for heading, lines in old_sections:
+        key = prefix(heading)
+        if key is None:
+            slots.append([lines])
+        elif key not in places:
+            slots.append(places.setdefault(key, []))
         else:
-            lines[at:at] = new
-    return "\n".join(lines).rstrip("\n") + "\n"
+            continue
+        headings.append(heading)
+    last = None
+    for heading, lines in new_sections:
+        key = prefix(heading)
+        if key is None:
+            raise ValueError(f"{heading!r} starts with none of the headings written: {list(owned)}")
+        place = places.get(key, last)
+        if place is None:
+            place = []
+            slots.insert(headings.index("## Summary") if "## Summary" in headings
+                         else len(slots), place)
+        places.setdefault(key, place).append(_strip_blank(lines) + [""])
+        last = place
+    out = list(new_head if any(line.strip() for line in new_head) else old_head)
+    for slot in slots:
+        for lines in slot:
+            if out and out[-1].strip():            # a blank line before every heading
+                out.append("")
+            out += lines
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _strip_blank(lines: list[str]) -> list[str]:
+    """`lines` without the blank lines at their end."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def write_sections(path: str | Path, text: str, owned: Sequence[str]) -> Path:
+    """Put `text` into the markdown file at `path` (begun when missing) by merge_sections: only
+    the sections whose headings start with one of `owned` are rewritten. Every writer of
+    BENCHMARKS.md goes through here, so none drops the sections of another."""
+    path = Path(path)
+    path.write_text(merge_sections(path.read_text() if path.is_file() else "", text, owned))
+    return path

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bench.report import REPO, cpu_model, git_commit, loadavg, other_load, replace_section
+from bench.report import REPO, cpu_model, git_commit, loadavg, other_load, write_sections
 from explorer.train import PROBE_SKIP
 
 HEADING = "## Training"
@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(m, indent=1))
     if args.write:
-        path = REPO / "BENCHMARKS.md"
-        path.write_text(replace_section(path.read_text(), text, HEADING))
+        write_sections(REPO / "BENCHMARKS.md", text, [HEADING])
     return 0
 
 

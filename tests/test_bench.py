@@ -20,7 +20,8 @@ from bench import client, compute, profiling
 from bench.cli import main
 from bench.inputs import AppInputs
 from bench.page import PageRun, message_in
-from bench.report import Report, read_json, results_table, to_markdown, write_json
+from bench.report import (REPORT_SECTIONS, Report, find_section, merge_sections, read_json,
+                          results_table, to_markdown, write_json, write_sections)
 from bench.stats import (MET, MET_P50, MISSED, NO_TARGET, NOT_RUN, Result, percentile,
                                   time_calls, verdict)
 from explorer.paths import checkpoint_stem
@@ -112,6 +113,47 @@ def test_json_round_trip(tmp_path):
     assert back.to_dict() == report.to_dict()
     data = json.loads(path.read_text())
     assert [r["verdict"] for r in data["results"]] == [MET, MISSED, MET, NO_TARGET, NO_TARGET]
+
+
+# the sections other modules write into BENCHMARKS.md (bench.load, hardening, page_run, page_eps,
+# train_ddp): a full run must keep each, line for line
+OTHERS = ("## Reliability", "## Hardening", "## Page run", "## Page compute", "## Training")
+
+
+def test_a_full_run_rewrites_only_its_own_sections_of_benchmarks_md():
+    """Merged into the repository's BENCHMARKS.md (read, not written), a full run's report
+    replaces the title, its tables, summary, notes and profiles, and keeps every section another
+    module wrote, unchanged and in its order, before the summary. No benchmark runs here."""
+    old = (REPO / "BENCHMARKS.md").read_text()
+    kept = [find_section(old, h) for h in OTHERS]
+    assert all(kept), "BENCHMARKS.md lacks a section another module writes"
+    new = to_markdown(Report(MACHINE, {"argv": ["--quick"]}, rows(), ["a new note"],
+                             {"p": "new tree"}), "Benchmarks (quick run)")
+    text = merge_sections(old, new, REPORT_SECTIONS)
+    assert text.startswith(new[:new.index("\n## ")])               # the new title and machine
+    assert [find_section(text, h) for h in OTHERS] == kept
+    order = [text.index(h) for h in ("## In-process compute", *OTHERS, "## Summary", "## Notes",
+                                     "## Profile: p")]
+    assert order == sorted(order)
+    assert "a new note" in text and "new tree" in text
+    assert "## Profile: http:vdm_step" not in text                   # an old profile goes
+    assert find_section(text, "## Summary") == find_section(new, "## Summary")
+    assert merge_sections(text, new, REPORT_SECTIONS) == text        # idempotent
+    # and a one-section writer (train_ddp) then keeps the full run's sections
+    training = "## Training: VDM images per second\n\nnew figures\n"
+    again = merge_sections(text, training, ["## Training"])
+    assert again.replace(training + "\n", "") == text.replace(kept[-1] + "\n", "")
+    assert find_section(again, "## Training") == training
+
+
+def test_a_writer_writes_only_what_it_owns(tmp_path):
+    path = tmp_path / "B.md"
+    assert write_sections(path, "## Training\n\nx\n", ["## Training"]) == path   # begun
+    assert path.read_text() == "## Training\n\nx\n"
+    write_sections(path, "# Benchmarks\n\nmachine\n\n## Summary\n\nmet\n", REPORT_SECTIONS)
+    assert path.read_text() == "# Benchmarks\n\nmachine\n\n## Training\n\nx\n\n## Summary\n\nmet\n"
+    with pytest.raises(ValueError, match="starts with none of"):
+        merge_sections("", "## Hardening\n", ["## Training"])
 
 
 def test_profile_summary_of_collapsed_stacks():
