@@ -24,7 +24,7 @@ from .paths import shown_path
 if TYPE_CHECKING:
     from .data import ImageSet
 
-MODELS_ENV = "EXPLORER_MODELS"          # folders of sets trained with --data (python app.py --models)
+MODELS_ENV = "EXPLORER_MODELS"      # folders of sets trained with --data (python app.py --models)
 FOLDER_MIN_IMAGES = 20              # fewer readable pictures than this are refused
 FOLDER_TEST_FRACTION = 0.1          # the share of a folder's pictures in its test split
 FOLDER_GALLERY_MAX = 2000           # a folder's gallery: its test split, at most this many

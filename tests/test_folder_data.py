@@ -111,13 +111,14 @@ def test_a_model_missing_from_a_trained_set_says_to_train_on_the_folder(tmp_path
     trained.mkdir()
     with pytest.raises(CheckpointError) as err:
         read_record(trained / "hvae")
-    assert f"python -m explorer.train hvae --dataset digits --out {trained / 'hvae'}" in str(err.value)
+    assert f"explorer.train hvae --dataset digits --out {trained / 'hvae'}" in str(err.value)
     monkeypatch.setattr(data, "TRAINED_SETS", {"digits": trained})
     with pytest.raises(CheckpointError) as err:
         read_record(trained / "hvae")
     assert str(err.value) == (f"missing {trained / 'hvae.json'}; rebuild it with: python -m "
                               f"explorer.train hvae --data DIR --out {trained / 'hvae'}")
-    (trained / "vdm.json").write_text(json.dumps({"kind": "vdm", "meta": {"data": "photos/digits"}}))
+    record = {"kind": "vdm", "meta": {"data": "photos/digits"}}      # what --data wrote
+    (trained / "vdm.json").write_text(json.dumps(record))
     with pytest.raises(CheckpointError) as err:
         read_record(trained / "vae2d")
     assert str(err.value).endswith("rebuild it with: python -m explorer.train vae --data "
