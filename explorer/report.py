@@ -35,7 +35,7 @@ from explorer.evaluate import evaluate
 from explorer.frechet import distance, floor, load_judge, reference_images
 from explorer.paths import pretrained_dir, shown_path
 from explorer.sample import draw
-from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, make_sampler
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, network_evaluations
 
 SHIPPED = ("vae", "vae2d", "hvae", "vdm")
 HEADER = """# Pretrained models
@@ -100,13 +100,6 @@ VDM_SAMPLERS = (("ddim", 20, DEFAULT_TIMESTEP_SPACING), ("ddim", 50, DEFAULT_TIM
                 *(("heun", n, DEFAULT_TIMESTEP_SPACING) for n in HEUN_STEPS))
 
 
-def network_evaluations(schedule, sampler: str, steps: int) -> int:
-    """The network evaluations of one run of `sampler` over `steps` steps (its `nfe`)."""
-    run = make_sampler(sampler, schedule)
-    run.set_timesteps(steps)
-    return run.nfe
-
-
 def sample_key(sampler: str, steps: int, spacing: str) -> str:
     """A VDM score's name in a record: "ddim-50", or "ddim-50-linspace" off the default spacing."""
     return f"{sampler}-{steps}" + ("" if spacing == DEFAULT_TIMESTEP_SPACING else f"-{spacing}")
@@ -161,7 +154,7 @@ def measure(dataset: str, name: str, n_samples: int, n_ddpm: int, test_limit: in
                   lambda: draw(model, n, seed, sampler=sampler, steps=steps,
                                timestep_spacing=spacing), n, timestep_spacing=spacing,
                   sampler=sampler, steps=steps,
-                  nfe=network_evaluations(model.schedule, sampler, steps),
+                  nfe=network_evaluations(sampler, steps),
                   **({"rho": KARRAS_RHO} if spacing == "karras" else {}))
     else:
         score("prior", lambda: draw(model, n_samples, seed), n_samples)

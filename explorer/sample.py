@@ -14,7 +14,7 @@ import torch
 from explorer import cli
 from explorer.checkpoint import load_checkpoint
 from explorer.data import to_uint8
-from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SOLVERS, TIMESTEP_SPACINGS
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SAMPLERS, TIMESTEP_SPACINGS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -23,7 +23,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint stem (default pretrained/<dataset>/<model>)")
     p.add_argument("--n", type=int, default=64, help="number of images")
-    p.add_argument("--sampler", choices=SOLVERS, default="ddim",
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim",
                    help="VDM sampler (dpmpp2m: DPM-Solver++(2M))")
     p.add_argument("--steps", type=int, default=50, help="VDM sampling steps (<= T)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from explorer.config import check_choice
 from explorer.samplers import (DEFAULT_TIMESTEP_SPACING, SAMPLERS, TIMESTEP_SPACINGS, Sampler,
-                               make_sampler, spaced_timesteps)
+                               make_sampler, network_evaluations, run_timesteps)
 from explorer.sampling import DenoiseStep, EpsModel, sample_progressive, step_generator
 from explorer.schedules import DiscreteSchedule
 
@@ -34,7 +34,8 @@ class Trajectory:
     """A seeded reverse run of one image and the steps taken so far.
 
     `xs[k]` is x_{t_k}, the sample before step k (xs[0] = x_T); `x0s[k]` and `eps[k]` are step
-    k's predictions x0_hat and eps_hat. `branches` lists (from step, seed): step k draws its noise
+    k's predictions x0_hat and eps_hat. A step is one network evaluation (one `Sampler.step`):
+    Heun's `steps` steps are `evaluations` = 2 steps - 1 of them. `branches` lists (from step, seed): step k draws its noise
     with the seed of the last branch starting at or before k. Tensors are (1, 1, 28, 28)."""
 
     sampler: str
@@ -74,18 +75,24 @@ class Trajectory:
         return sampler
 
     def timesteps(self, schedule: DiscreteSchedule) -> tuple[int, ...]:
-        """The run's timesteps on `schedule`, descending (those `make_sampler` sets; no sampler
-        is built)."""
-        return spaced_timesteps(schedule, self.steps, self.t_start, self.timestep_spacing)
+        """The t of every step of the run on `schedule`, in the order run (the sampler's
+        `timesteps`: descending, Heun's corrector and next Euler step sharing theirs)."""
+        return run_timesteps(self.sampler, schedule, self.steps, self.t_start,
+                             self.timestep_spacing)
+
+    @property
+    def evaluations(self) -> int:
+        """The run's steps as taken: one network evaluation each (`steps`; Heun 2 steps - 1)."""
+        return network_evaluations(self.sampler, self.steps)
 
     @property
     def taken(self) -> int:
-        """Steps taken so far (0 .. steps)."""
+        """Steps (network evaluations) taken so far (0 .. evaluations)."""
         return len(self.x0s)
 
     @property
     def done(self) -> bool:
-        return self.taken >= self.steps
+        return self.taken >= self.evaluations
 
     @property
     def x(self) -> Tensor:
@@ -105,6 +112,7 @@ class Trajectory:
             return
         sampler = self.make_sampler(schedule)
         for step in sample_progressive(eps_model, sampler, x_T=self.x, start=self.taken,
+                                       x0_before=self.x0s[-1] if self.x0s else None,
                                        generator=lambda k: step_generator(self.seed_of(k), k)):
             self.x0s.append(step.pred_x0)
             self.eps.append(step.pred_noise)

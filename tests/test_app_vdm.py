@@ -446,33 +446,16 @@ def test_a_run_taken_in_the_page_is_the_servers_run(served):
     from ui.vdm import live, pagerun, run
 
     model = STORE.model(DS, "vdm")
-    f32 = lambda text: torch.from_numpy(                                   # noqa: E731
-        np.frombuffer(base64.b64decode(text), "<f4").copy())
 
     def page_steps(plan: dict, x: torch.Tensor, start: int, end: int) -> list[torch.Tensor]:
-        """The steps start..end-1 as the page takes them (lib/sampler.js's map, in torch)."""
-        rules = [dict(zip(plan["fields"], r)) for r in plan["rules"]]
-        noise = f32(plan["noise"]).reshape(-1, *SHAPE) if plan["noise"] else None
-        out = []
-        for k in range(start, end):
-            r = rules[k]
-            eps = model.predict_noise(x, torch.tensor([r["t"]]))
-            x0 = (x - r["root_one_minus_alpha_bar"] * eps) / r["root_alpha_bar"]
-            if r["clip"]:
-                x0 = x0.clamp(-1, 1)
-                eps = (x - r["root_alpha_bar"] * x0) / r["root_one_minus_alpha_bar"]
-            x = r["x0"] * x0 + r["xt"] * x + r["eps"] * eps
-            if r["noise"] > 0:
-                x = x + r["noise"] * noise[plan["noise_steps"].index(k)]
-            out.append(x)
-        return out
+        return _page_steps(model, plan, x, start, end)[0]
 
     page = live.remember(run.reset(DS, "ddpm", 8, 0.0, 4))
     ids = {"key": page.key, "run": page.id}
     plan = asyncio.run(live.plan({**ids, "start": 0, "branches": [[0, 4]]}))
     assert plan["noise_steps"] == list(range(7))          # DDPM: every step but the last
     with torch.no_grad():
-        xs = [f32(plan["x"]).reshape(SHAPE)]
+        xs = [_f32(plan["x"])]
         xs += page_steps(plan, xs[0], 0, 5)
         # a branch at step 3 with seed 9: the noise from step 3 on (x_3 is the page's)
         branches = [[0, 4], [3, 9]]
@@ -501,3 +484,72 @@ def test_a_run_taken_in_the_page_is_the_servers_run(served):
         with pytest.raises(ValueError, match="branches"):
             pagerun.check_branches(page, bad)
     assert "error" in asyncio.run(live.plan({**ids, "start": 8, "branches": [[0, 4]]}))
+
+
+def _f32(text: str, shape=(1, 1, 28, 28)):
+    """Float32 samples the server sent (base64), as a tensor of `shape`."""
+    import base64
+
+    import torch
+    return torch.from_numpy(np.frombuffer(base64.b64decode(text), "<f4").copy()).reshape(shape)
+
+
+def _page_steps(model, plan: dict, x, start: int, end: int, x0_before=None):
+    """The steps start..end-1 as the page takes them from a plan (lib/sampler.js's map, in
+    torch), with the x0_hat of the step before `start` for a 2nd-order rule. Returns (samples
+    after each step, the last x0_hat)."""
+    import torch
+    rules = [dict(zip(plan["fields"], r)) for r in plan["rules"]]
+    noise = _f32(plan["noise"], (-1, 1, 1, 28, 28)) if plan["noise"] else None
+    out = []
+    with torch.no_grad():
+        for k in range(start, end):
+            r = rules[k]
+            eps = model.predict_noise(x, torch.tensor([r["t"]]))
+            x0 = (x - r["root_one_minus_alpha_bar"] * eps) / r["root_alpha_bar"]
+            if r["clip"]:
+                x0 = x0.clamp(-1, 1)
+                eps = (x - r["root_alpha_bar"] * x0) / r["root_one_minus_alpha_bar"]
+            mean = r["x0"] * x0 + r["xt"] * x + r["eps"] * eps
+            x = mean + r["x0_prev"] * x0_before if r["x0_prev"] else mean
+            if r["noise"] > 0:
+                x = x + r["noise"] * noise[plan["noise_steps"].index(k)]
+            out.append(x)
+            x0_before = x0
+    return out, x0_before
+
+
+@pytest.mark.parametrize("sampler, steps, evaluations", [("heun", 5, 9), ("dpmpp2m", 6, 6)])
+def test_a_second_order_run_on_the_server_and_taken_over_by_the_page(served, sampler, steps,
+                                                                      evaluations):
+    """The reverse run offers the ODE solvers: Heun's steps are its network evaluations (the
+    caption says which is an Euler step and which the corrector), and a page taking a run over
+    part way gets x_k and the x0_hat of step k - 1 and ends where the server's run ends."""
+    import asyncio
+
+    from ui.store import STORE
+    from ui.vdm import live, run
+
+    session = run.reset(DS, sampler, steps, 0.0, 4)
+    info = run.numbers(session, 0)
+    assert (info["steps"], info["evaluations"], len(info["timesteps"])) == (
+        steps, evaluations, evaluations)
+    run.step(session, 3)
+    if sampler == "heun":
+        assert "step 1 was an Euler step t = 1000 -> " in run.caption(session, 1)
+        assert f"step 2 was the corrector at t = {info['timesteps'][1]}" in run.caption(session, 2)
+        assert "(9 network evaluations, each a step below)" in run.caption(session, 2)
+    page = live.remember(session)
+    plan = asyncio.run(live.plan({"key": page.key, "run": page.id, "start": 3,
+                                  "branches": [[0, 4]]}))
+    assert any(r[plan["fields"].index("x0_prev")] for r in plan["rules"])
+    x0_before = _f32(plan["x0_before"])
+    assert (x0_before - session.run.x0s[2]).abs().max() == 0
+    model = STORE.model(DS, "vdm")
+    xs, _ = _page_steps(model, plan, _f32(plan["x"]), 3, evaluations, x0_before)
+    run.step(session, evaluations)                        # the server's own run to the end
+    assert session.run.done and session.run.taken == evaluations
+    for ours, theirs in zip(xs, session.run.xs[4:]):
+        assert (ours - theirs).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="evaluates the network twice a step; valid: 1..500"):
+        run.reset(DS, "heun", 501, 0.0, 4)

@@ -87,8 +87,10 @@ const input = JSON.parse(await new Promise((done) => {
 }));
 const plan = readPlan(input.plan);
 const xs = input.xs.map(float32FromBase64), epsHats = input.eps.map(float32FromBase64);
+let before = null;                        // x0_hat of the step before (2nd-order rules)
 const out = plan.rules.map((rule, k) => {
-  const o = takeStep(rule, xs[k], epsHats[k], plan.noise.get(k));
+  const o = takeStep(rule, xs[k], epsHats[k], plan.noise.get(k), before);
+  before = o.x0;
   return {x: Array.from(o.x), x0: Array.from(o.x0), eps: Array.from(o.eps),
           pictures: [toUint8(scaled(o.eps, input.scale)), toUint8(o.x0), toUint8(o.x)]
             .map((p) => Array.from(p))};
@@ -98,10 +100,13 @@ process.stdout.write(JSON.stringify(out));
 
 
 @pytest.mark.parametrize("sampler,eta,clip", [("ddpm", 0.0, True), ("ddpm", 0.0, False),
-                                              ("ddim", 0.0, True), ("ddim", 0.5, False)])
+                                              ("ddim", 0.0, True), ("ddim", 0.5, False),
+                                              ("dpmpp2m", 0.0, True), ("heun", 0.0, False),
+                                              ("heun", 0.0, True)])
 def test_the_page_takes_a_step_as_the_sampler_does(sampler, eta, clip):
     """lib/sampler.js's takeStep on the sampler's StepRules, the x_t and eps_hat of a real run
-    and the z ui/vdm/pagerun.py sends, against Sampler.step on the same: the same x_{t_prev},
+    and the z ui/vdm/pagerun.py sends (and, for DPM-Solver++ and Heun's corrector, the x0_hat
+    of the step before), against Sampler.step on the same: the same x_{t_prev},
     x0_hat and eps_hat to float32 rounding, and the same pixels (the panel's pictures)."""
     from explorer.noise import standard_normal
     from explorer.samplers import make_sampler
@@ -126,7 +131,8 @@ def test_the_page_takes_a_step_as_the_sampler_does(sampler, eta, clip):
         capture_output=True, timeout=60,
         input=json.dumps({"plan": plan, "xs": [b64(x.numpy()) for x in xs],
                           "eps": [b64(e.numpy()) for e in eps], "scale": NOISE_SCALE})).stdout)
-    assert (sampler == "ddim" and eta == 0) or noisy           # the noisy cases do add noise
+    assert smp.deterministic or noisy                          # the noisy cases do add noise
+    assert sampler in ("ddpm", "ddim") or any(r.x0_prev for r in rules)   # 2nd order: used
     for k, (rule, page) in enumerate(zip(rules, got)):
         out = smp.step(eps[k], rule.t, xs[k], generator=step_generator(7, k))
         for name, ours in (("x", out.prev_sample), ("x0", out.pred_original_sample),

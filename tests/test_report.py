@@ -140,6 +140,7 @@ def test_the_shipped_vdm_scores_plot_against_their_network_evaluations(dataset):
     over the floor."""
     from ui.plots import sampler_quality_plot
     from explorer.checkpoint import load_checkpoint
+    from explorer.samplers import make_sampler
     model, meta = load_checkpoint(report.pretrained_dir() / dataset / "vdm")
     samples = meta["samples"]
     assert {report.sample_key(*s) for s in report.VDM_SAMPLERS} <= set(samples)
@@ -148,7 +149,9 @@ def test_the_shipped_vdm_scores_plot_against_their_network_evaluations(dataset):
     assert len(points) == len(samples)
     for sampler, steps, spacing in report.VDM_SAMPLERS:
         score = samples[report.sample_key(sampler, steps, spacing)]
-        nfe = report.network_evaluations(model.schedule, sampler, steps)
+        sampler_run = make_sampler(sampler, model.schedule)
+        sampler_run.set_timesteps(steps)
+        nfe = sampler_run.nfe
         assert score["nfe"] == nfe == (2 * steps - 1 if sampler == "heun" else steps)
         assert score["frechet_distance"] in points.values()
     assert fig.layout.shapes[0].y0 == min(s["floor"] for s in samples.values())

@@ -14,6 +14,7 @@ import torch
 
 from explorer.diffusion import q_posterior, q_sample, x0_from_eps
 from explorer.samplers import (SAMPLERS, VARIANCE_TYPES, DDIMSampler, DDPMSampler, make_sampler,
+                               network_evaluations, run_timesteps,
                                sampler_from_config)
 from explorer.sampling import (DenoiseStep, ddim_decode, ddim_invert, ddim_invert_progressive,
                                sample, sample_progressive)
@@ -188,17 +189,21 @@ def test_sampler_contract(schedule, name, kwargs):
     model = GaussianEps(schedule, M.float().mean(), V.float().mean())   # float32 run
     sampler = make_sampler(name, schedule, **kwargs)
 
-    # timesteps: n evenly spaced, descending, from T; out-of-range counts raise
+    # timesteps: n evenly spaced, descending, from T, one a network evaluation (Heun's
+    # corrector shares the t it lands on with the next Euler step); bad counts raise
     for bad in (0, T + 1, 2.5):
         with pytest.raises(ValueError):
             sampler.set_timesteps(bad)
     for steps in (1, 10, T):
         sampler.set_timesteps(steps)
         ts = sampler.timesteps
-        assert ts.dtype == torch.long and len(ts) == steps and ts[0] == T
-        assert torch.all(torch.diff(ts) < 0) and sampler.previous_timestep(ts[-1]) == 0
+        nfe = network_evaluations(name, steps)
+        assert ts.dtype == torch.long and len(ts) == sampler.nfe == nfe and ts[0] == T
+        assert ts.unique().numel() == steps and (nfe == steps or nfe == 2 * steps - 1)
+        assert torch.all(torch.diff(ts) <= 0) and sampler.previous_timestep(ts[-1]) == 0
+        assert run_timesteps(name, schedule, steps) == tuple(ts.tolist())
         run = list(sample_progressive(model, sampler, SHAPE, generator=_gen(6)))
-        assert len(run) == steps and all(isinstance(s, DenoiseStep) for s in run)
+        assert len(run) == nfe and all(isinstance(s, DenoiseStep) for s in run)
         assert [s.t for s in run] == ts.tolist() and run[-1].t_prev == 0
         assert all(a.t_prev == b.t and torch.equal(a.x_prev, b.x_t) for a, b in zip(run, run[1:]))
         for s in run:

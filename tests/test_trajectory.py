@@ -78,14 +78,21 @@ def test_step_generator_gives_independent_reproducible_streams():
         assert abs(float(torch.corrcoef(torch.stack([draw(3, 5), other]))[0, 1])) < 0.15
 
 
-@pytest.mark.parametrize("name, kwargs", [("ddpm", {}), ("ddim", {"eta": 0.5})])
+@pytest.mark.parametrize("name, kwargs", [("ddpm", {}), ("ddim", {"eta": 0.5}), ("dpmpp2m", {}),
+                                          ("heun", {})])
 def test_a_trajectory_stepped_by_hand_is_one_seeded_run(schedule, name, kwargs):
+    """Stepped by hand (each step a new sampler resumed where the run is: a multistep solver
+    and Heun's corrector read the x0_hat of the step before from the run), run to the end, it
+    is the one seeded run of the sampler; Heun's 20 steps are 39 network evaluations."""
     eps_model = GaussianEps(schedule)
     run = Trajectory.start(name, 20, kwargs.get("eta", 0.0), seed=5, x_T=_x_T())
-    for _ in range(3):
+    for _ in range(4):
         run.advance(eps_model, schedule)
     list(run.run(eps_model, schedule))
-    assert run.done and run.taken == 20 and len(run.xs) == 21
+    evaluations = 39 if name == "heun" else 20
+    assert run.done and run.taken == run.evaluations == evaluations
+    assert len(run.xs) == evaluations + 1
+    assert run.timesteps(schedule) == tuple(s for s in run.make_sampler(schedule).timesteps.tolist())
     assert run.advance(eps_model, schedule) is None                 # nothing left to take
     sampler = make_sampler(name, schedule, timestep_spacing=run.timestep_spacing, **kwargs)
     sampler.set_timesteps(20)
@@ -117,13 +124,15 @@ def test_rewind_replays_exactly_and_a_branch_changes_only_what_follows(schedule)
         run.rewind(4)
 
 
-def test_a_ddim_branch_with_eta_zero_changes_nothing(schedule):
-    """Deterministic DDIM draws no noise after x_T: a new seed cannot change the run."""
+@pytest.mark.parametrize("name", ["ddim", "dpmpp2m", "heun"])
+def test_a_deterministic_branch_changes_nothing(schedule, name):
+    """DDIM with eta = 0 and the ODE solvers draw no noise after x_T: a new seed cannot change
+    the run, and a rewound multistep run (its step 5 reads step 4's x0_hat) ends where it did."""
     eps_model = GaussianEps(schedule)
-    run = Trajectory.start("ddim", 15, eta=0.0, seed=0, x_T=_x_T())
+    run = Trajectory.start(name, 15, eta=0.0, seed=0, x_T=_x_T())
     list(run.run(eps_model, schedule))
     end = run.x.clone()
-    run.rewind(4)
+    run.rewind(5)
     run.branch(1234)
     list(run.run(eps_model, schedule))
     assert torch.equal(run.x, end)

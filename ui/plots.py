@@ -252,7 +252,8 @@ def loss_plot(ts: np.ndarray, l_t: np.ndarray, nats: dict[str, float]) -> go.Fig
                    title_font=dict(size=14))
 
 
-SAMPLER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM (eta 0)", "dpmpp2m": "DPM-Solver++(2M)",
+# the samplers' names in the page (the reverse run's choices, this plot's lines)
+SAMPLER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp2m": "DPM-Solver++(2M)",
                  "heun": "Heun (2nd order)"}
 
 
@@ -266,6 +267,8 @@ def sampler_quality_plot(samples: dict[str, dict]) -> go.Figure | None:
         if not {"sampler", "nfe", "frechet_distance"} <= score.keys():
             continue
         name = SAMPLER_NAMES.get(score["sampler"], score["sampler"])
+        if score["sampler"] == "ddim":
+            name += " (eta 0)"                              # as explorer.report draws it
         if score.get("timestep_spacing") == "linspace":
             name += ", even in t"
         lines.setdefault(name, []).append((score["nfe"], score["frechet_distance"]))

@@ -19,28 +19,42 @@ from explorer.samplers.dpmpp import DPMSolverPP2MSampler
 from explorer.samplers.heun import HeunSampler
 from explorer.schedules import DiscreteSchedule
 
-# what the app offers (the page takes their steps itself: ui/static/lib/sampler.js); SOLVERS adds
-# the higher-order solvers, not offered there yet
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
-SOLVERS: tuple[str, ...] = (*SAMPLERS, "dpmpp2m", "heun")
+# every sampler by name: what the app's reverse run offers (the page takes their steps itself:
+# ui/static/lib/sampler.js), explorer.sample and the report
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpmpp2m", "heun")
 _CLASSES: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler,
                                       "dpmpp2m": DPMSolverPP2MSampler, "heun": HeunSampler}
 
 
+def run_timesteps(name: str, schedule: DiscreteSchedule, steps: int, t_start: int | None = None,
+                  spacing: str = "linspace") -> tuple[int, ...]:
+    """The t of every network evaluation of a run of sampler `name` (its `timesteps` once
+    `set_timesteps(steps, t_start)`), built from the cached grid without making a sampler."""
+    check_choice("sampler", name, SAMPLERS)
+    grid = spaced_timesteps(schedule, steps, t_start, spacing)
+    return tuple(t for t, _ in _CLASSES[name].plan(grid))
+
+
+def network_evaluations(name: str, steps: int) -> int:
+    """The network evaluations (step() calls) of a run of sampler `name` over `steps` steps."""
+    check_choice("sampler", name, SAMPLERS)
+    return _CLASSES[name].evaluations(steps)
+
+
 def make_sampler(name: str, schedule: DiscreteSchedule, **kwargs: Any) -> Sampler:
-    """One of SOLVERS by name, on schedule; kwargs go to its constructor (e.g. eta for "ddim")."""
-    check_choice("sampler", name, SOLVERS)
+    """One of SAMPLERS by name, on schedule; kwargs go to its constructor (e.g. eta for "ddim")."""
+    check_choice("sampler", name, SAMPLERS)
     return _CLASSES[name](schedule, **kwargs)
 
 
 def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> Sampler:
     """Rebuild a sampler from its `config` dict (its "name" picks the class)."""
-    name = check_choice("sampler", config.get("name"), SOLVERS)
+    name = check_choice("sampler", config.get("name"), SAMPLERS)
     return _CLASSES[name].from_config(config, schedule)
 
 
 __all__ = ["DEFAULT_TIMESTEP_SPACING", "KARRAS_RHO", "SAMPLERS", "TIMESTEP_SPACINGS",
-           "SOLVERS", "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "DPMSolverPP2MSampler",
+           "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "DPMSolverPP2MSampler",
            "HeunSampler", "Sampler", "SamplerOutput",
-           "StepCoefficients", "StepRule", "make_sampler", "sampler_from_config",
+           "StepCoefficients", "StepRule", "make_sampler", "network_evaluations", "run_timesteps", "sampler_from_config",
            "spaced_timesteps"]

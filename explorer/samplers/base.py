@@ -189,7 +189,7 @@ class Sampler(ABC):
                                                          self.timestep_spacing, self.rho))
         self.num_inference_steps = n
         # the network evaluations of a run, in order: (t, t_prev) each (`_evaluations`)
-        self._plan = self._evaluations(steps)
+        self._plan = self.plan(steps)
         self.timesteps = torch.tensor([t for t, _ in self._plan])   # (nfe,) in the order run
         self._positions: dict[int, list[int]] = {}
         for k, (t, _) in enumerate(self._plan):
@@ -201,10 +201,16 @@ class Sampler(ABC):
         roots_one_minus = self.schedule.sqrt_one_minus_alpha_bar.tolist()
         self._roots = {t: (roots[t], roots_one_minus[t]) for t in steps}
 
-    def _evaluations(self, steps: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-        """The (t, t_prev) of each network evaluation of a run over the distinct `steps`: one
-        a step here; a sampler of several evaluations a step lists each (`HeunSampler`)."""
-        return tuple((t, self._prev[t]) for t in steps)
+    @classmethod
+    def plan(cls, steps: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """The (t, t_prev) of each network evaluation of a run over the distinct descending
+        `steps`: one a step here; a sampler of several evaluations a step lists each (Heun)."""
+        return tuple(zip(steps, steps[1:] + (0,)))
+
+    @classmethod
+    def evaluations(cls, steps: int) -> int:
+        """Network evaluations of a run over `steps` steps (what `nfe` is once they are set)."""
+        return steps
 
     @property
     def nfe(self) -> int:

@@ -40,15 +40,20 @@ class HeunSampler(Sampler):
     def deterministic(self) -> bool:
         return True
 
-    def _evaluations(self, steps: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    @classmethod
+    def evaluations(cls, steps: int) -> int:
+        """Euler and corrector on every step but the last (into sigma = 0): 2 steps - 1."""
+        return 2 * steps - 1
+
+    @classmethod
+    def plan(cls, steps: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
         """Euler t -> t_prev, then (unless t_prev = 0) the corrector at t_prev, for each step."""
-        plan = []
-        for t in steps:
-            t_prev = self._prev[t]
-            plan.append((t, t_prev))
+        evaluations = []
+        for t, t_prev in zip(steps, steps[1:] + (0,)):
+            evaluations.append((t, t_prev))
             if t_prev > 0:
-                plan.append((t_prev, t_prev))
-        return tuple(plan)
+                evaluations.append((t_prev, t_prev))
+        return tuple(evaluations)
 
     def _sigma(self, t: int) -> float:
         """sigma_t = sqrt((1 - abar_t) / abar_t), the noise level of x~ = x_t / sqrt(abar_t)."""

@@ -31,6 +31,17 @@ test("clipping clamps x0_hat to [-1, 1] and re-derives eps_hat from it", () => {
   assert.throws(() => takeStep(rule(), x, epsHat, null), /no z/);    // noise without its z
 });
 
+test("a second-order rule adds x0_prev times the x0_hat of the step before, which it needs", () => {
+  const x = Float32Array.of(0.5, -2), epsHat = Float32Array.of(0.25, 1);
+  const before = Float32Array.of(0.125, -0.75);
+  const plain = takeStep(rule({noise: 0}), x, epsHat, null);
+  const out = takeStep(rule({noise: 0, x0_prev: -0.4}), x, epsHat, null, before);
+  Array.from(out.x).forEach((v, i) => assert.ok(Math.abs(v - (plain.x[i] - 0.4 * before[i])) < 1e-6));
+  assert.deepEqual(Array.from(out.x0), Array.from(plain.x0));
+  assert.throws(() => takeStep(rule({noise: 0, x0_prev: -0.4}), x, epsHat, null),
+                /x0_hat of the step before/);
+});
+
 test("a branch keeps the branches before its step and replaces the rest", () => {
   assert.deepEqual(branchAt([[0, 1], [4, 2], [9, 3]], 4, 7), [[0, 1], [4, 7]]);
   assert.deepEqual(branchAt([[0, 1]], 3, 5), [[0, 1], [3, 5]]);
@@ -157,4 +168,76 @@ test("a Run takes every step in the worker; stopping it ends it after the step u
   const stopped = await engine.run(cut(h, 0), (next) => next.steps.length < 2);
   assert.equal(stopped.steps.length, 2);
   assert.equal(asked.length, 1);                     // x_0 and the noise were the page's
+});
+
+// ------------------------------------------------ a run whose steps read the x0_hat before
+
+// rules as fakes() makes them, each after the first adding 0.2 x0_hat of the step before
+// (x0_hat = x - eps_hat = -t / 100 there: root_alpha_bar = root_one_minus_alpha_bar = 1)
+const PREV = 0.2;
+function secondOrder() {
+  const base = fakes();
+  const asked = [];
+  const rules = Array.from({length: N}, (_, k) => [40 - 10 * k, 30 - 10 * k, 1, 1, false,
+                                                   0, 0.5, 0.5, 0, k > 0 ? PREV : 0]);
+  const xs = [[0.25, -0.25]];
+  for (let k = 0; k < N; k++) xs.push(expected2(xs[k], k));
+  const plan = async (a) => {
+    asked.push(a);
+    return {fields: [...FIELDS, "x0_prev"], rules, start: a.start,
+            x: a.need_x ? f32(xs[a.start]) : null,
+            x0_before: a.need_x && a.start > 0 ? f32(x0Of(xs[a.start - 1], a.start - 1)) : null,
+            noise_steps: [], noise: ""};
+  };
+  const open = async () => {
+    const {eps} = await base.open({graph: {url: "g.onnx"}});
+    return {eps, steps: workerSteps(eps), terminate() {}};
+  };
+  return {asked, plan, open, history: base.history, xs};
+}
+
+function x0Of(x, k) { return x.map((v) => Math.fround(v - Math.fround(v + (40 - 10 * k) / 100))); }
+
+function expected2(x, k) {
+  const t = 40 - 10 * k;
+  const prev = k > 0 ? -(t + 10) / 100 : 0;
+  return x.map((v) => Math.fround(0.5 * v + 0.5 * (v + t / 100) + PREV * (k > 0 ? prev : 0)));
+}
+
+function workerSteps(eps) {
+  return ({x, k, rules: rs, noise, x0Before}, onStep) => {
+    let halted = false;
+    const done = (async () => {
+      let taken = 0;
+      let before = x0Before;
+      for (let i = 0; i < rs.length && !halted; i++) {
+        const out = takeStep(rs[i], x, await eps(x, rs[i].t), noise[i], before);
+        x = out.x;
+        before = out.x0;
+        taken += 1;
+        onStep({k: k + i, ...out});
+      }
+      return taken;
+    })();
+    return {done, halt() { halted = true; }};
+  };
+}
+
+test("a second-order run in the page: Step, Run, a rewind and a new page all read x0_hat", async () => {
+  const {asked, plan, open, history, xs} = secondOrder();
+  const close = (h, engine, k) => engine.sample(h, k).forEach(
+    (v, i) => assert.ok(Math.abs(v - xs[k][i]) < 1e-5, `after ${k} steps`));
+  const engine = pageRun({plan, open, noiseScale: 3});
+  let h = await engine.step(history);
+  h = await engine.step(h);                                         // reads step 0's x0_hat
+  close(h, engine, 2);
+  h = await engine.run(h, () => true);                              // the worker goes on
+  close(h, engine, N);
+  h = await engine.run(cut(h, 2), () => true);                      // rewound: x0_hat kept
+  close(h, engine, N);
+  assert.equal(asked.length, 1);
+  const fresh = pageRun({plan, open, noiseScale: 3});               // another page takes over
+  const taken = await fresh.run(cut(h, 2), () => true);
+  close(taken, fresh, N);
+  assert.deepEqual([asked[1].start, asked[1].need_x], [2, true]);   // x_2 and x0_hat_1 sent
 });

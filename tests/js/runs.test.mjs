@@ -97,3 +97,13 @@ test("branches: a step draws the seed of the last branch at or before it", () =>
   assert.deepEqual([0, 1, 2, 3].map((k) => seedOf(history, k)), [3, 3, 8, 8]);
   assert.match(caption(history, 0), /DDPM · 4 steps · 0 taken \(t = 10\) · noise seed 3 · branches at steps 2/);
 });
+
+test("Heun's run: each network evaluation is a step, and the caption says which part it was", () => {
+  const heun = {...head(1, 2), sampler: "heun", steps: 2, evaluations: 3, timesteps: [10, 4, 4]};
+  const {history} = applyMessage(null, msg({head: heun}));
+  assert.equal(history.n, 3);
+  assert.match(caption(history, 0), /HEUN · 2 steps \(3 network evaluations, each a step below\) · 0 taken \(t = 10\)/);
+  assert.match(caption(history, 1), /1 taken \(t = 4\) · step 1 was an Euler step t = 10 -> 4 · noise seed 3/);
+  assert.match(caption(history, 2), /step 2 was the corrector at t = 4/);
+  assert.match(caption(history, 3), /step 3 was an Euler step t = 4 -> 0/);
+});

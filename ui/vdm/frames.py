@@ -31,7 +31,7 @@ def _head(session: Session) -> dict:
     run = session.run
     schedule = STORE.model(session.dataset, "vdm").schedule
     return {"key": session.key, "dataset": session.dataset, "sampler": run.sampler, "eta": run.eta,
-            "steps": run.steps, "seed": run.branches[0][1],
+            "steps": run.steps, "evaluations": run.evaluations, "seed": run.branches[0][1],
             "spacing": spacing_words(run.timestep_spacing),
             "timesteps": list(session.timesteps()),
             "log_snr": float32_b64(schedule.log_snr[1:].numpy()),     # t = 1..T
@@ -68,7 +68,7 @@ def message(session: Session, since: int | None = None, page_run: int | None = N
     start = 0 if head else min(int(since), done_steps)
     end = done_steps if limit is None else min(done_steps, start + limit)
     msg = {"seq": session.next_seq(), "run": session.id, "start": start, "taken": done_steps,
-           "done": done_steps >= run.steps, "branches": [list(b) for b in run.branches],
+           "done": done_steps >= run.evaluations, "branches": [list(b) for b in run.branches],
            "steps": [_step(session, k) for k in range(start, end)]}
     if stopped:
         msg["stopped"] = True

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO
+from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SAMPLERS
 
 from ..common import BACKGROUND, caption, file_out, picture_out, seed_box
 from ..page import view
 from ..panel import TabHeader, create_tab_header
-from ..plots import HISTOGRAM_BINS
+from ..plots import HISTOGRAM_BINS, SAMPLER_NAMES
 from . import frames, live, run, views
 
 NAMES = ("vdm",)
@@ -116,7 +116,12 @@ def _reverse() -> dict:
             "and a step draws $x_{t'} \\sim p(x_{t'}|x_t) = q(x_{t'}|x_t, \\hat x_0)$. "
             "**DDPM** adds fresh noise every step; **DDIM** with $\\eta = 0$ adds none (a seed "
             "only fixes $x_T$). DDPM is the default: from pure noise this small model's DDIM "
-            "samples come out blotchier, its DDPM samples look like the data (MODELS.md). Watch "
+            "samples come out blotchier, its DDPM samples look like the data (MODELS.md). "
+            "**DPM-Solver++(2M)** and **Heun** solve the same noise-free path (the probability-"
+            "flow ODE) at second order: DPM-Solver++ reuses the previous step's $\\hat x_0$, "
+            "Heun evaluates the network twice a step (an Euler step, then a corrector at the "
+            "$t'$ it lands on; each is a step of the run below). \"About the model\" plots "
+            "what each sampler's images score against its network evaluations. Watch "
             "$\\hat x_0$ settle long before $x_t$ looks clean. Step, Run (Stop freezes the run "
             "on the frame you see), move the step slider back to any step and rewind or branch "
             "there with another seed. **Spacing** picks which $t$ the steps visit: Karras et "
@@ -125,7 +130,8 @@ def _reverse() -> dict:
             "them at the noisy end, where a few big steps go wrong. The plot under the run "
             "shows where its steps fall on the learned $\\lambda_t$.")
     with gr.Row():
-        sampler = gr.Radio(["ddpm", "ddim"], value="ddpm", label="sampler", elem_id="vdm-sampler")
+        sampler = gr.Radio([(SAMPLER_NAMES[n], n) for n in SAMPLERS], value="ddpm", label="sampler",
+                           elem_id="vdm-sampler")
         eta = gr.Slider(0, 1, value=0, step=0.05, label="eta (DDIM)", elem_id="vdm-eta")
         steps = gr.Slider(1, run.STEPS_MAX, value=50, step=1, label="steps",
                           elem_id="vdm-steps")

@@ -13,7 +13,8 @@ the run's, and each z is the very draw the server's step would make (`step_gener
 of the seed the page's branches give step k). So the page's run is the server's run up to the
 two runtimes' float rounding, and a request or two per run replaces one per step.
 
-    plan(session, start, branches) -> {"fields", "rules", "start", "x", "noise_steps", "noise"}
+    plan(session, start, branches) -> {"fields", "rules", "start", "x", "x0_before",
+                                       "noise_steps", "noise"}
     catch_up(session, taken, branches)   the server's run at the page's step, with its branches
 """
 
@@ -36,17 +37,18 @@ FIELDS = list(StepRule._fields)          # a rule's numbers, in the order the pa
 
 def check_branches(session, branches) -> list[tuple[int, int]]:
     """The page's branches of the session's run: [[0, seed of the run], [k, seed], ...] with k
-    increasing within 1..steps - 1 (at most one a step), else a ValueError naming them."""
+    increasing within 1..evaluations - 1 (at most one a step: a network evaluation), else a
+    ValueError naming them."""
     run = session.run
     valid = (f"[[0, {run.branches[0][1]}], [step, seed], ...] with steps increasing in "
-             f"1..{run.steps - 1}")
-    if not isinstance(branches, list) or not 1 <= len(branches) <= run.steps:
+             f"1..{run.evaluations - 1}")
+    if not isinstance(branches, list) or not 1 <= len(branches) <= run.evaluations:
         raise ValueError(f"branches: {str(branches)[:80]} is not valid; valid: {valid}")
     out = []
     for item in branches:
         if not (isinstance(item, (list, tuple)) and len(item) == 2):
             raise ValueError(f"branches: {str(item)[:40]} is not valid; valid: {valid}")
-        start = check_int("branches", item[0], 0, run.steps - 1)
+        start = check_int("branches", item[0], 0, run.evaluations - 1)
         if out and start <= out[-1][0]:
             raise ValueError(f"branches: steps must increase; valid: {valid}")
         out.append((start, check_seed(item[1])))
@@ -67,7 +69,7 @@ def catch_up(session, taken, branches) -> None:
     work happens only when someone asks it for this run)."""
     session = _require(session)
     run = session.run
-    taken = check_int("taken", taken, 0, run.steps)
+    taken = check_int("taken", taken, 0, run.evaluations)
     branches = check_branches(session, branches)
     if run.taken == taken and run.branches == branches:
         return
@@ -90,14 +92,18 @@ def plan(session, start, branches, need_x: bool = True) -> dict:
     the steps it took, so it asks only after taking over a run the server took)."""
     session = _require(session)
     run = session.run
-    start = check_int("start", start, 0, run.steps - 1)
+    start = check_int("start", start, 0, run.evaluations - 1)
     branches = check_branches(session, branches)
     if need_x and (run.taken < start
                    or any(run.seed_of(k) != seed_of(branches, k) for k in range(start))):
         catch_up(session, start, branches)
     rules = run.make_sampler(STORE.model(session.dataset, "vdm").schedule).rules()
-    noisy = [k for k in range(start, run.steps) if rules[k].noise > 0.0]
+    noisy = [k for k in range(start, run.evaluations) if rules[k].noise > 0.0]
     z = [standard_normal(SHAPE, step_generator(seed_of(branches, k), k)).numpy() for k in noisy]
+    # the x0_hat of the step before `start` (a 2nd-order rule there reads it; the page keeps it)
+    x0_before = need_x and start > 0
     return {"fields": FIELDS, "rules": [list(r) for r in rules], "start": start,
-            "x": float32_b64(run.xs[start].numpy()) if need_x else None, "noise_steps": noisy,
+            "x": float32_b64(run.xs[start].numpy()) if need_x else None,
+            "x0_before": float32_b64(run.x0s[start - 1].numpy()) if x0_before else None,
+            "noise_steps": noisy,
             "noise": float32_b64(np.concatenate(z)) if z else ""}

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from explorer.data import to_uint8
-from explorer.samplers import DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SAMPLERS, TIMESTEP_SPACINGS
+from explorer.samplers import (DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, SAMPLERS, TIMESTEP_SPACINGS,
+                               network_evaluations)
 from explorer.trajectory import Trajectory
 
 from ..common import GIF_HOLD_MS, PIXEL, check_float, check_int, check_seed, compose, gif_file
@@ -183,6 +184,9 @@ def reset(dataset: str, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0
     if spacing not in TIMESTEP_SPACINGS:
         raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(TIMESTEP_SPACINGS)}")
     steps = check_int("steps", steps, 1, min(STEPS_MAX, model.T))
+    if network_evaluations(sampler, steps) > STEPS_MAX:
+        raise ValueError(f"steps: {steps} is too many for {sampler}, which evaluates the network "
+                         f"twice a step; valid: 1..{(STEPS_MAX + 1) // 2}")
     eta = check_float("eta", eta, 0.0, 1.0)
     seed = check_seed(seed)
     if session is not None:
@@ -325,22 +329,37 @@ def film_picture(session: Session, shown: int) -> np.ndarray:
                    font_size=16)
 
 
+def second_order_part(session: Session, k: int) -> str:
+    """What step (network evaluation) k of a second-order run is: the Euler step t -> t', or
+    the corrector at t' that it lands on (x_t' = the Euler point's correction)."""
+    t, t_next = session.t_before(k), session.t_before(k + 1)
+    return (f"the corrector at t = {t}" if t == t_next
+            else f"an Euler step t = {t} -> {t_next}")
+
+
 def caption(session: Session, shown: int) -> str:
     run = session.run
-    return (f"**{run.sampler.upper()}**{f' (eta = {run.eta:g})' if run.sampler == 'ddim' else ''}"
-            f", {run.steps} steps: **{shown} taken** (t = {session.t_before(shown)})"
-            f"{' of ' + str(run.taken) + ' in the run' if shown < run.taken else ''}"
-            f"{', done: x_0 reached' if run.done and shown == run.taken else ''}; "
-            f"noise seed {run.seed_of(max(shown - 1, 0))}"
-            + (f", branches at steps {[b[0] for b in run.branches[1:]]}"
-               if len(run.branches) > 1 else "")
-            + f"; steps {spacing_words(run.timestep_spacing)}")
+    parts = [f"**{run.sampler.upper()}**{f' (eta = {run.eta:g})' if run.sampler == 'ddim' else ''}"
+             f", {run.steps} steps"
+             + (f" ({run.evaluations} network evaluations, each a step below)"
+                if run.evaluations != run.steps else "")
+             + f": **{shown} taken** (t = {session.t_before(shown)})"
+             + (f" of {run.taken} in the run" if shown < run.taken else "")
+             + (", done: x_0 reached" if run.done and shown == run.taken else "")]
+    if run.evaluations != run.steps and shown:
+        parts.append(f"step {shown} was {second_order_part(session, shown - 1)}")
+    parts.append(f"noise seed {run.seed_of(max(shown - 1, 0))}"
+                 + (f", branches at steps {[b[0] for b in run.branches[1:]]}"
+                    if len(run.branches) > 1 else ""))
+    parts.append(f"steps {spacing_words(run.timestep_spacing)}")
+    return "; ".join(parts)
 
 
 def numbers(session: Session, shown: int) -> dict:
     run = session.run
     return {"dataset": session.dataset, "sampler": run.sampler, "eta": run.eta,
-            "steps": run.steps, "timestep_spacing": run.timestep_spacing,
+            "steps": run.steps, "evaluations": run.evaluations,
+            "timestep_spacing": run.timestep_spacing,
             "timesteps": list(session.timesteps()), "taken": run.taken, "shown": shown,
             "t": session.t_before(shown), "done": run.done,
             "branches": [list(b) for b in run.branches]}

@@ -3,10 +3,11 @@
 //   {type: "open", config}  -> {timings: {runtime, fetch, sha256, session} ms}  load both
 //   {type: "eps", x, t}     -> {eps: Float32Array (B * 784)}  x: Float32Array (B * 784),
 //                                                            t: BigInt64Array (B)
-//   {type: "steps", x, k, rules, noise}
+//   {type: "steps", x, k, rules, noise, x0Before}
 //                           -> {step: {k, x0, eps, x}} after every step, then {done: taken}
 //       a reverse run's steps k, k + 1, ... taken here: eps_hat from the session, the step from
-//       its rule (lib/sampler.js's takeStep; noise[i]: step k + i's z or null), one after the
+//       its rule (lib/sampler.js's takeStep; noise[i]: step k + i's z or null; x0Before: step
+//       k - 1's x0_hat, which a 2nd-order rule reads, or null), one after the
 //       other with no round trip to the page between them, until the rules end or
 //   {type: "halt", target}  (answered at once, out of turn) stops request `target` after the
 //                           step under way
@@ -92,15 +93,17 @@ async function run(x, t) {
 }
 
 /** Take the run's steps from k on, posting each; the number taken. */
-async function steps({id, x, k, rules, noise}) {
+async function steps({id, x, k, rules, noise, x0Before}) {
   let taken = 0;
+  let before = x0Before || null;                // x0_hat of the step before (a 2nd-order rule)
   try {
     for (let i = 0; i < rules.length && !halted.has(id); i++) {
       const rule = rules[i];
       const epsHat = await run(x, BigInt64Array.of(BigInt(rule.t)));
-      const out = takeStep(rule, x, epsHat, noise[i]);
+      const out = takeStep(rule, x, epsHat, noise[i], before);
       taken += 1;
       x = out.x.slice();                          // the next step's input (out.x is sent)
+      before = out.x0.slice();
       self.postMessage({id, step: {k: k + i, x0: out.x0, eps: out.eps, x: out.x}},
                        [out.x0.buffer, out.eps.buffer, out.x.buffer]);
     }

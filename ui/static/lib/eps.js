@@ -129,12 +129,15 @@ export async function connect(worker, config) {
     },
     /** A reverse run's steps k, k + 1, ... taken in the worker, one after the other, from x
      *  (the sample before step k) by `rules` (StepRules, one a step) with `noise` (z or null, one
-     *  a step): `onStep({k, x0, eps, x})` gets each (Float32Arrays). Returns {done: Promise of
-     *  the steps taken, halt()}: halt ends it after the step under way. */
-    steps({x, k, rules, noise}, onStep) {
+     *  a step) and x0Before (step k - 1's x0_hat, or null): `onStep({k, x0, eps, x})` gets each
+     *  (Float32Arrays). Returns {done: Promise of the steps taken, halt()}: halt ends it after
+     *  the step under way. */
+    steps({x, k, rules, noise, x0Before = null}, onStep) {
       let id = null;
       let halt = false;
-      const done = ask({type: "steps", x: x.slice(), k, rules, noise}, [], onStep, (sentId) => {
+      const message = {type: "steps", x: x.slice(), k, rules, noise,
+                       x0Before: x0Before ? x0Before.slice() : null};
+      const done = ask(message, [], onStep, (sentId) => {
         id = sentId;
         if (halt) worker.postMessage({type: "halt", target: id});
       }).then((reply) => reply.done);

@@ -6,8 +6,9 @@
 //     const engine = pageRun({plan: (asked) => server.plan(asked), open: openEps, noiseScale});
 //     history = await engine.step(history);        // one step; rewind / branch: plain history
 //
-// It keeps the float32 sample before every step taken (the page's run goes on from any of
-// them after a rewind), like explorer.trajectory's Trajectory keeps them on the server.
+// It keeps the float32 sample before every step taken and every step's x0_hat (the page's run
+// goes on from any of them after a rewind: a 2nd-order step reads the x0_hat of the step before),
+// like explorer.trajectory's Trajectory keeps them on the server.
 
 import {toUint8} from "./mix.js";
 import {branchAt, readPlan, scaled, takeStep} from "./sampler.js";
@@ -36,7 +37,7 @@ export function pageRun({plan, open, noiseScale}) {
   let net = null;                 // {eps, terminate} for one graph
   let netUrl = null;
   let opening = null;
-  let local = null;               // {run, rules, xs, noise: Map step -> z, branches}
+  let local = null;               // {run, rules, xs, x0s, noise: Map step -> z, branches}
   const counts = {plans: 0, steps: 0};
 
   async function network(compute) {
@@ -57,18 +58,21 @@ export function pageRun({plan, open, noiseScale}) {
   /** Ask the server for the rules, x before step `start` and the z from there on. */
   async function planFrom(history, start) {
     counts.plans += 1;
-    const mine = local && local.run === history.run && local.xs[start] !== undefined;
+    const mine = local && local.run === history.run && local.xs[start] !== undefined
+      && (start === 0 || local.x0s[start - 1] !== undefined);
     const reply = await plan({key: history.key, run: history.run, start,
                               branches: history.branches, need_x: !mine});
     if (!reply || reply.error) throw new Error(reply ? reply.error : "no answer from the server");
     const p = readPlan(reply);
     if (!local || local.run !== history.run) {
-      local = {run: history.run, rules: p.rules, xs: [], noise: new Map()};
+      local = {run: history.run, rules: p.rules, xs: [], x0s: [], noise: new Map()};
     }
     local.rules = p.rules;
     if (!mine) {
       local.xs.length = start;
       local.xs[start] = p.x;
+      local.x0s.length = Math.max(start - 1, 0);
+      if (start > 0) local.x0s[start - 1] = p.x0Before;
     }
     for (const k of [...local.noise.keys()]) if (k >= start) local.noise.delete(k);
     for (const [k, z] of p.noise) local.noise.set(k, z);
@@ -77,7 +81,16 @@ export function pageRun({plan, open, noiseScale}) {
 
   /** Whether the page holds what step k of this history needs (x before it, its z). */
   const holds = (history, k) => local && local.run === history.run && local.xs[k] !== undefined
-    && local.xs.length >= k + 1 && local.branches === keyOf(history.branches);
+    && local.xs.length >= k + 1 && (k === 0 || local.x0s[k - 1] !== undefined)
+    && local.branches === keyOf(history.branches);
+
+  /** Record step k's results: the sample after it and its x0_hat (what is after k goes). */
+  function keep(k, out) {
+    local.xs.length = k + 1;
+    local.xs.push(out.x);
+    local.x0s.length = k;
+    local.x0s.push(out.x0);
+  }
 
   return {
     counts,
@@ -92,9 +105,8 @@ export function pageRun({plan, open, noiseScale}) {
       const rule = local.rules[k];
       const x = local.xs[k];
       const epsHat = await netNow.eps(x, rule.t);
-      const out = takeStep(rule, x, epsHat, local.noise.get(k));
-      local.xs.length = k + 1;
-      local.xs.push(out.x);
+      const out = takeStep(rule, x, epsHat, local.noise.get(k), k > 0 ? local.x0s[k - 1] : null);
+      keep(k, out);
       counts.steps += 1;
       return appended(history, rule.t, out, noiseScale);
     },
@@ -110,10 +122,10 @@ export function pageRun({plan, open, noiseScale}) {
       const noise = rules.map((_, i) => local.noise.get(k + i) || null);
       let last = history;
       let run = null;
-      run = netNow.steps({x: local.xs[k], k, rules, noise}, (step) => {
+      const x0Before = k > 0 ? local.x0s[k - 1] : null;
+      run = netNow.steps({x: local.xs[k], k, rules, noise, x0Before}, (step) => {
         if (step.k !== last.steps.length) return;              // not the step that follows
-        local.xs.length = step.k + 1;
-        local.xs.push(step.x);
+        keep(step.k, step);
         counts.steps += 1;
         last = appended(last, local.rules[step.k].t, step, noiseScale);
         if (onHistory(last) === false) run.halt();

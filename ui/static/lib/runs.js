@@ -3,8 +3,10 @@
 // functions of plain data: node --test covers them (tests/js/runs.test.mjs).
 //
 // A message: {seq, run, start, taken, done, branches, steps: [{t, eps, x0, x}], head?}
-//   head (a new run): {key, timesteps, log_snr, x_T, sampler, eta, steps, seed, spacing, dataset,
-//                      compute: the page's network config or null (ui/compute.py)}
+//   head (a new run): {key, timesteps, log_snr, x_T, sampler, eta, steps, evaluations, seed,
+//                      spacing, dataset, compute: the page's network config or null (ui/compute.py)}
+//   (evaluations: the run's steps as the page takes them, one network evaluation each: `steps`,
+//   or 2 steps - 1 for Heun, whose timesteps list each evaluation's t)
 //   (key: what the page asks for the run's new steps with, ui/vdm/live.py)
 //   steps[i] is step start + i: eps_hat (divided by the noise scale), x0_hat and the sample
 //   after it, each 28x28 uint8 in base64. The history is cut to `start` steps, then extended.
@@ -16,7 +18,8 @@ import {roundHalfEven} from "./mix.js";
 export function startRun(msg) {
   const h = msg.head;
   return {
-    run: msg.run, key: h.key, seq: msg.seq, sampler: h.sampler, eta: h.eta, n: h.steps, seed: h.seed,
+    run: msg.run, key: h.key, seq: msg.seq, sampler: h.sampler, eta: h.eta,
+    n: h.evaluations ?? h.steps, solverSteps: h.steps, seed: h.seed,
     spacing: h.spacing, dataset: h.dataset, timesteps: h.timesteps,
     logSnr: float32FromBase64(h.log_snr), xT: uint8FromBase64(h.x_T),
     steps: [], taken: 0, done: false, branches: msg.branches || [[0, h.seed]],
@@ -84,6 +87,13 @@ export function stepsOnCurve(history, shown) {
           now: states.slice(shown, shown + 1).map(at)};
 }
 
+/** What step (network evaluation) k of a second-order run is: an Euler step t -> t', or the
+ * corrector at the t' it lands on (as ui/vdm/run.py's second_order_part says it). */
+export function secondOrderPart(history, k) {
+  const t = tBefore(history, k), next = tBefore(history, k + 1);
+  return t === next ? `the corrector at t = ${t}` : `an Euler step t = ${t} -> ${next}`;
+}
+
 /** The seed whose noise step k draws (the last branch starting at or before k). */
 export function seedOf(history, k) {
   let seed = history.seed;
@@ -94,11 +104,16 @@ export function seedOf(history, k) {
 /** The run in words, after `shown` steps. */
 export function caption(history, shown) {
   const parts = [`${history.sampler.toUpperCase()}${history.sampler === "ddim" ? ` (eta = ${history.eta})` : ""}`,
-                 `${history.n} steps`,
+                 `${history.solverSteps ?? history.n} steps` +
+                 (history.solverSteps && history.n !== history.solverSteps
+                   ? ` (${history.n} network evaluations, each a step below)` : ""),
                  `${shown} taken (t = ${tBefore(history, shown)})` +
                  (shown < history.taken ? ` of ${history.taken} in the run` : "") +
                  (history.done && shown === history.taken ? ", done: x_0 reached" : ""),
                  `noise seed ${seedOf(history, Math.max(shown - 1, 0))}`];
+  if (history.solverSteps && history.n !== history.solverSteps && shown > 0) {
+    parts.splice(3, 0, `step ${shown} was ${secondOrderPart(history, shown - 1)}`);
+  }
   const branches = history.branches.slice(1).map((b) => b[0]);
   if (branches.length) parts.push(`branches at steps ${branches.join(", ")}`);
   parts.push(`steps ${history.spacing}`);

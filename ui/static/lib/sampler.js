@@ -4,8 +4,11 @@
 //
 //     x0_hat     = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), clipped to [-1, 1] when the
 //                  rule clips (eps_hat is then re-derived from the clipped x0_hat)
-//     mean       = x0 x0_hat + xt x_t + eps eps_hat
+//     mean       = x0 x0_hat + xt x_t + eps eps_hat + x0_prev x0_hat'
 //     x_{t_prev} = mean + noise z
+//
+// (x0_hat' the x0_hat of the step before: DPM-Solver++(2M)'s steps after its first, and Heun's
+// corrector, read it; for the others x0_prev is 0)
 //
 // in float32 (Math.fround after every operation, as torch's CPU kernels round), so the page's
 // run is the server's up to the runtimes' rounding. Pure functions: node --test covers them and
@@ -16,20 +19,26 @@ import {float32FromBase64} from "./codec.js";
 const f = Math.fround;
 
 /** The plan of a run (the server's `plan` reply) as the page uses it: rules as objects named by
- * `fields`, the float32 sample before step `start` (null when not asked for), and step -> z for
- * the noisy steps. */
+ * `fields`, the float32 sample before step `start` and x0_hat of the step before it (null when
+ * not asked for, or at step 0), and step -> z for the noisy steps. */
 export function readPlan(reply) {
   const rules = reply.rules.map((row) => Object.fromEntries(reply.fields.map((name, i) => [name, row[i]])));
   const all = reply.noise ? float32FromBase64(reply.noise) : new Float32Array(0);
   const size = reply.noise_steps.length ? all.length / reply.noise_steps.length : 0;
   const noise = new Map(reply.noise_steps.map((k, i) => [k, all.subarray(i * size, (i + 1) * size)]));
-  return {rules, start: reply.start, x: reply.x ? float32FromBase64(reply.x) : null, noise};
+  return {rules, start: reply.start, x: reply.x ? float32FromBase64(reply.x) : null,
+          x0Before: reply.x0_before ? float32FromBase64(reply.x0_before) : null, noise};
 }
 
-/** One step: x_t and eps_hat (Float32Array), the step's rule, z (null when rule.noise is 0).
- * Returns {x0, eps, x}: x0_hat, the eps_hat x0_hat implies, x_{t_prev}. */
-export function takeStep(rule, x, epsHat, z) {
+/** One step: x_t and eps_hat (Float32Array), the step's rule, z (null when rule.noise is 0),
+ * and the x0_hat of the step before (null when rule.x0_prev is 0). Returns {x0, eps, x}:
+ * x0_hat, the eps_hat x0_hat implies, x_{t_prev}. */
+export function takeStep(rule, x, epsHat, z, x0Before = null) {
   if (rule.noise > 0 && !z) throw new Error(`step t = ${rule.t} adds noise but has no z`);
+  const cprev = f(rule.x0_prev || 0);
+  if (cprev && !x0Before) {
+    throw new Error(`step t = ${rule.t} reads the x0_hat of the step before, which it was not given`);
+  }
   const n = x.length;
   const r0 = f(rule.root_alpha_bar), r1 = f(rule.root_one_minus_alpha_bar);
   const cx0 = f(rule.x0), cxt = f(rule.xt), ceps = f(rule.eps), s = f(rule.noise);
@@ -44,6 +53,7 @@ export function takeStep(rule, x, epsHat, z) {
     let mean = f(cx0 * a);
     if (cxt) mean = f(mean + f(cxt * x[i]));
     if (ceps) mean = f(mean + f(ceps * e));
+    if (cprev) mean = f(mean + f(cprev * x0Before[i]));
     x0[i] = a;
     eps[i] = e;
     next[i] = s > 0 ? f(mean + f(s * z[i])) : mean;

@@ -436,7 +436,7 @@ function drawSteps(canvas, h, shown, width, font, cached) {
     const plot = frame(ctx, {w: width, h: height, x: [0, T], y: yRange, font,
                              xLabel: "t", yLabel: "log SNR(t)",
                              title: width < 640 ? `the run's ${h.n} steps on log SNR(t)`
-                               : `the run's ${h.n} steps on log SNR(t) of the learned schedule, ${h.spacing}`});
+                               : `the run's ${h.n} steps${h.n !== h.solverSteps ? " (network evaluations)" : ""} on log SNR(t) of the learned schedule, ${h.spacing}`});
     const xs = Array.from({length: T}, (_, i) => i + 1);
     line(ctx, plot, xs, h.logSnr, COLORS.grey, 2);
     cached = {key, bitmap, plot};
