@@ -89,7 +89,8 @@ weights in `pretrained/` (figures written by `python -m explorer.report measure`
 
 """
 # (sampler, steps, timestep spacing); DDIM-50 evenly spaced too, to show what the spacing buys
-# DPM-Solver++(2M) at these steps (one network evaluation a step, as the others), and Heun at
+# DPM-Solver++(2M), ODE and SDE, at these steps (one network evaluation a step, as the
+# others), and Heun at
 # these (2 n - 1 evaluations: 9, 19 and 49, the most under 10, 20 and 50)
 DPMPP_STEPS = (10, 20, 50)
 HEUN_STEPS = (5, 10, 25)
@@ -97,6 +98,8 @@ VDM_SAMPLERS = (("ddim", 20, DEFAULT_TIMESTEP_SPACING), ("ddim", 50, DEFAULT_TIM
                 ("ddim", 50, "linspace"), ("ddpm", 50, DEFAULT_TIMESTEP_SPACING),
                 ("ddpm", 1000, DEFAULT_TIMESTEP_SPACING),
                 *(("dpmpp2m", n, DEFAULT_TIMESTEP_SPACING) for n in DPMPP_STEPS),
+                *(("dpmpp2m_sde", n, spacing) for spacing in (DEFAULT_TIMESTEP_SPACING, "linspace")
+                  for n in DPMPP_STEPS),
                 *(("heun", n, DEFAULT_TIMESTEP_SPACING) for n in HEUN_STEPS))
 
 
@@ -227,6 +230,9 @@ def _training_time(meta: dict) -> str:
 SAMPLE_LABELS = {"prior": "prior samples", "reconstruction": "reconstructions",
                  "ddim-50-linspace": "DDIM-50 even in t",
                  **{f"dpmpp2m-{n}": f"DPM-Solver++(2M)-{n}" for n in DPMPP_STEPS},
+                 **{f"dpmpp2m_sde-{n}": f"DPM-Solver++(2M) SDE-{n}" for n in DPMPP_STEPS},
+                 **{f"dpmpp2m_sde-{n}-linspace": f"DPM-Solver++(2M) SDE-{n} even in t"
+                    for n in DPMPP_STEPS},
                  **{f"heun-{n}": f"Heun-{n} ({2 * n - 1} evaluations)" for n in HEUN_STEPS}}
 
 
@@ -318,7 +324,9 @@ def sampler_table(metas: dict[tuple[str, str], dict]) -> str:
                          for s in vdms.values()) + " |" for k in keys]
     return ("\n\nThe VDMs' samplers by network evaluations per sample (NFE; Heun's n steps "
             "take 2 n - 1): Frechet distance on the judge's features, with the n of the table "
-            "above, lower is better; the VDM tab's \"About the model\" plots them.\n\n"
+            "above, lower is better; each is one draw (seed 0), and draws differ by about 2 "
+            "(the spread table below), so a difference of 2 or 3 is not a ranking. The VDM "
+            "tab's \"About the model\" plots them.\n\n"
             "| sampler | spacing | NFE | " + " | ".join(vdms) + " |\n|---|---|---|"
             + "---|" * len(vdms) + "\n" + "\n".join(rows)
             + f"\n| floor (train vs test images) | | | {floors} |")

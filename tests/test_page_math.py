@@ -101,7 +101,8 @@ process.stdout.write(JSON.stringify(out));
 
 @pytest.mark.parametrize("sampler,eta,clip", [("ddpm", 0.0, True), ("ddpm", 0.0, False),
                                               ("ddim", 0.0, True), ("ddim", 0.5, False),
-                                              ("dpmpp2m", 0.0, True), ("heun", 0.0, False),
+                                              ("dpmpp2m", 0.0, True), ("dpmpp2m_sde", 0.0, True),
+                                              ("heun", 0.0, False),
                                               ("heun", 0.0, True)])
 def test_the_page_takes_a_step_as_the_sampler_does(sampler, eta, clip):
     """lib/sampler.js's takeStep on the sampler's StepRules, the x_t and eps_hat of a real run

@@ -22,8 +22,8 @@ import pytest
 import torch
 from diffusers import DPMSolverMultistepScheduler, HeunDiscreteScheduler
 
-from explorer.samplers import (DDIMSampler, DPMSolverPP2MSampler, HeunSampler, make_sampler,
-                               sampler_from_config)
+from explorer.samplers import (DDIMSampler, DPMSolverPP2MSampler, DPMSolverPP2MSDESampler,
+                               HeunSampler, make_sampler, sampler_from_config)
 from explorer.sampling import sample_progressive
 from explorer.schedules import DiscreteSchedule, make_schedule
 
@@ -41,12 +41,14 @@ def schedules() -> dict[str, DiscreteSchedule]:
             "learned": learned}
 
 
-def peer(schedule: DiscreteSchedule, timesteps: list[int]) -> DPMSolverMultistepScheduler:
-    """diffusers' DPM-Solver++(2M) on our alpha_bar table, at our timesteps (their index t - 1)."""
+def peer(schedule: DiscreteSchedule, timesteps: list[int],
+         algorithm: str = "dpmsolver++") -> DPMSolverMultistepScheduler:
+    """diffusers' DPM-Solver++(2M) (ODE, or "sde-dpmsolver++") on our alpha_bar table, at our
+    timesteps (their index t - 1)."""
     alpha_bar = schedule.alpha_bar[1:].numpy()
     betas = 1.0 - alpha_bar / np.concatenate([[1.0], alpha_bar[:-1]])
     theirs = DPMSolverMultistepScheduler(num_train_timesteps=T, trained_betas=betas,
-                                         algorithm_type="dpmsolver++", solver_order=2,
+                                         algorithm_type=algorithm, solver_order=2,
                                          final_sigmas_type="zero", lower_order_final=True)
     theirs.alphas_cumprod = torch.from_numpy(alpha_bar)                 # float64, ours
     theirs.set_timesteps(timesteps=[t - 1 for t in timesteps])
@@ -77,6 +79,31 @@ def test_dpmpp_2m_steps_are_diffusers_steps(name, steps, spacing):
         peer_x = theirs.step(eps, t - 1, x).prev_sample.to(F64)
         assert (mine - peer_x).abs().max() <= 1e-6 * max(1.0, float(mine.abs().max())), t
         x = mine
+
+
+@pytest.mark.parametrize("name", ["linear", "learned"])
+@pytest.mark.parametrize("steps, spacing", [(10, "linspace"), (20, "karras")])
+def test_sde_dpmpp_2m_steps_are_diffusers_steps(name, steps, spacing):
+    """The SDE variant: the same x_t, model output and noise z at every step give diffusers'
+    "sde-dpmsolver++" x_{t_prev}, noise included (none on the last step, into t = 0)."""
+    schedule = schedules()[name]
+    model = GaussianEps(schedule)
+    ours = DPMSolverPP2MSDESampler(schedule, clip_sample=False, timestep_spacing=spacing)
+    ours.set_timesteps(steps)
+    timesteps = ours.timesteps.tolist()
+    theirs = peer(schedule, timesteps, "sde-dpmsolver++")
+    g = torch.Generator().manual_seed(steps)
+    x = torch.randn(4, 1, 2, 2, dtype=F64, generator=g)
+    for t in timesteps:
+        delta = 0.05 * torch.randn(x.shape, dtype=F64, generator=g)
+        eps = model(x, torch.tensor([t])) - (schedule.snr[t].sqrt() * delta)
+        replay = torch.Generator().set_state(g.get_state())      # draws this z again
+        z = torch.randn(x.shape, dtype=F64, generator=g)
+        mine = ours.step(eps, t, x, generator=replay)
+        peer_x = theirs.step(eps, t - 1, x, variance_noise=z).prev_sample.to(F64)
+        assert (mine.prev_sample - peer_x).abs().max() <= 1e-6 * max(1.0, float(peer_x.abs().max())), t
+        assert bool(mine.noise.abs().max() > 0) == (ours.target(timesteps.index(t)) > 0)
+        x = mine.prev_sample
 
 
 def test_dpmpp_2m_needs_its_steps_in_order():

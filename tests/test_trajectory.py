@@ -79,7 +79,7 @@ def test_step_generator_gives_independent_reproducible_streams():
 
 
 @pytest.mark.parametrize("name, kwargs", [("ddpm", {}), ("ddim", {"eta": 0.5}), ("dpmpp2m", {}),
-                                          ("heun", {})])
+                                          ("dpmpp2m_sde", {}), ("heun", {})])
 def test_a_trajectory_stepped_by_hand_is_one_seeded_run(schedule, name, kwargs):
     """Stepped by hand (each step a new sampler resumed where the run is: a multistep solver
     and Heun's corrector read the x0_hat of the step before from the run), run to the end, it

@@ -254,7 +254,7 @@ def loss_plot(ts: np.ndarray, l_t: np.ndarray, nats: dict[str, float]) -> go.Fig
 
 # the samplers' names in the page (the reverse run's choices, this plot's lines)
 SAMPLER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp2m": "DPM-Solver++(2M)",
-                 "heun": "Heun (2nd order)"}
+                 "dpmpp2m_sde": "DPM-Solver++(2M) SDE", "heun": "Heun (2nd order)"}
 
 
 def sampler_quality_plot(samples: dict[str, dict]) -> go.Figure | None:
@@ -290,7 +290,7 @@ def sampler_quality_plot(samples: dict[str, dict]) -> go.Figure | None:
     values = [fd for points in lines.values() for _, fd in points]
     fig.update_yaxes(type="log", title="distance to test images (log)",
                      range=[np.log10(0.8 * floor), np.log10(1.25 * max(values))])
-    return _layout(fig, "Sample quality against cost: lower is better", 420,
+    return _layout(fig, "Sample quality against cost: lower is better", 500,
                    legend=dict(orientation="h", y=-0.25))
 
 

@@ -16,14 +16,16 @@ from explorer.samplers.base import (DEFAULT_TIMESTEP_SPACING, KARRAS_RHO, TIMEST
 from explorer.samplers.ddim import DDIMSampler
 from explorer.samplers.ddpm import VARIANCE_TYPES, DDPMSampler
 from explorer.samplers.dpmpp import DPMSolverPP2MSampler
+from explorer.samplers.dpmpp_sde import DPMSolverPP2MSDESampler
 from explorer.samplers.heun import HeunSampler
 from explorer.schedules import DiscreteSchedule
 
 # every sampler by name: what the app's reverse run offers (the page takes their steps itself:
 # ui/static/lib/sampler.js), explorer.sample and the report
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpmpp2m", "heun")
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpmpp2m", "dpmpp2m_sde", "heun")
 _CLASSES: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler,
-                                      "dpmpp2m": DPMSolverPP2MSampler, "heun": HeunSampler}
+                                      "dpmpp2m": DPMSolverPP2MSampler,
+                                      "dpmpp2m_sde": DPMSolverPP2MSDESampler, "heun": HeunSampler}
 
 
 def run_timesteps(name: str, schedule: DiscreteSchedule, steps: int, t_start: int | None = None,
@@ -55,6 +57,7 @@ def sampler_from_config(config: dict[str, Any], schedule: DiscreteSchedule) -> S
 
 __all__ = ["DEFAULT_TIMESTEP_SPACING", "KARRAS_RHO", "SAMPLERS", "TIMESTEP_SPACINGS",
            "VARIANCE_TYPES", "DDIMSampler", "DDPMSampler", "DPMSolverPP2MSampler",
+           "DPMSolverPP2MSDESampler",
            "HeunSampler", "Sampler", "SamplerOutput",
            "StepCoefficients", "StepRule", "make_sampler", "network_evaluations", "run_timesteps", "sampler_from_config",
            "spaced_timesteps"]
