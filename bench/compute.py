@@ -268,7 +268,7 @@ MEASUREMENTS: dict[str, Measurement] = {m.key: m for m in [
 
 # (sampler, steps) whose loop overhead is measured: the app's DDIM-50, and the solvers at about
 # 20 network evaluations (Heun's 10 steps are 19)
-OVERHEAD_RUNS = (("ddim", 50), ("dpmpp2m", 20), ("heun", 10))
+OVERHEAD_RUNS = (("ddim", 50), ("dpmpp2m", 20), ("dpmpp2m_sde", 20), ("heun", 10))
 
 
 def overhead(ctx: Context, reps: int, name: str = "ddim", steps: int = 50) -> Result:
