@@ -283,9 +283,11 @@ def sampler_quality_plot(samples: dict[str, dict]) -> go.Figure | None:
                                  hovertemplate=name + "<br>%{x} evaluations: %{y:.1f}"
                                                "<extra></extra>"))
     floor = min(floors)
-    fig.add_hline(y=floor, line=dict(dash="dash", color="#555"),
-                  annotation_text=f"floor {floor:.1f} (train vs test images)",
-                  annotation_position="top right")
+    fig.add_hline(y=floor, line=dict(dash="dash", color="#555"))
+    # on a log axis an annotation's y is log10 of the value (add_hline's own label is misplaced)
+    fig.add_annotation(x=1, xref="paper", y=np.log10(floor), yref="y", xanchor="right",
+                       yanchor="top", showarrow=False,
+                       text=f"floor {floor:.1f} (train vs test images)")
     fig.update_xaxes(type="log", title="network evaluations per sample (NFE)")
     values = [fd for points in lines.values() for _, fd in points]
     fig.update_yaxes(type="log", title="distance to test images (log)",
