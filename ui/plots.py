@@ -291,7 +291,7 @@ def sampler_quality_plot(samples: dict[str, dict]) -> go.Figure | None:
     fig.update_xaxes(type="log", title="network evaluations per sample (NFE)")
     values = [fd for points in lines.values() for _, fd in points]
     fig.update_yaxes(type="log", title="distance to test images (log)",
-                     range=[np.log10(0.8 * floor), np.log10(1.25 * max(values))])
+                     range=[np.log10(0.6 * floor), np.log10(1.25 * max(values))])
     return _layout(fig, "Sample quality against cost: lower is better", 500,
                    legend=dict(orientation="h", y=-0.25))
 
