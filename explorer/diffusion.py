@@ -5,7 +5,8 @@ q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, (1 - alpha_t) I), so every marginal 
 closed-form. Shapes: x0, x_t, eps are (B, C, H, W); t is a (B,) long tensor or an int in 0..T.
 
 The negative ELBO splits into the three terms the UI plots (Kingma et al. 2021, eq. 11):
-    reconstruction  L_0     = -log p(x_0 | x_1)                        (discretized decoder)
+    reconstruction  L_0     = -log p(x_0 | x_1)                        (discretized decoder; Gaussian
+                            for continuous data: gaussian_reconstruction_nll)
     prior matching  L_prior = KL(q(x_T | x_0) || p(x_T)), p(x_T) = N(0, I) here (or fitted:
                             explorer.priors)
     denoising       L_t     = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)),  t = 2..T
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explorer.likelihood import N_BINS, gaussian_kl, sum_except_batch, to_bin_index
+from explorer.likelihood import (N_BINS, gaussian_kl, gaussian_log_prob, sum_except_batch,
+                                 to_bin_index)
 from explorer.schedules import DiscreteSchedule
 
 _x = DiscreteSchedule.extract
@@ -117,6 +119,20 @@ def reconstruction_nll(x0: Tensor, x1: Tensor, gamma_1: Tensor, cutoff: float = 
     logits = -(x1.unsqueeze(-1) - alpha.unsqueeze(-1) * values) ** 2 / (2 * var.unsqueeze(-1))
     observed = -(x1 - alpha * to_bin_index(x0).to(x1.dtype).mul(level_width).sub(1.0)) ** 2 / (2 * var)
     return -sum_except_batch(observed - torch.logsumexp(logits, dim=-1))
+
+
+def gaussian_reconstruction_nll(x0: Tensor, x1: Tensor, gamma_1: Tensor) -> Tensor:
+    """L_0 = -log p(x_0 | x_1) per example (B,), nats, for continuous data (the 2-D playground).
+
+    Decoder: p(x_0 | x_1) = N(x_1 / alpha_1, (sigma_1 / alpha_1)^2 I), with alpha_1^2 =
+    sigmoid(-gamma_1), sigma_1^2 = sigmoid(gamma_1), so the variance (sigma_1 / alpha_1)^2 =
+    exp(gamma_1) = 1 / SNR(1). A density, not a probability: it may be negative.
+    """
+    gamma_1 = torch.as_tensor(gamma_1, dtype=x1.dtype, device=x1.device)
+    gamma_1 = gamma_1.reshape(-1, *([1] * (x1.ndim - 1)))             # (B, 1, ...)
+    mean = x1 / torch.sqrt(torch.sigmoid(-gamma_1))                   # x_1 / alpha_1
+    logvar = gamma_1.expand_as(x0)                                    # log (sigma_1 / alpha_1)^2
+    return -sum_except_batch(gaussian_log_prob(x0, mean, logvar))
 
 
 def prior_kl(x0: Tensor, gamma_T: Tensor) -> Tensor:
