@@ -43,7 +43,7 @@ allocator.configure()            # before any thread starts (explorer/allocator.
 import gradio as gr  # noqa: E402  (after the allocator is set)
 
 from explorer.data import DATASETS  # noqa: E402
-from ui import hvae, talk, vae, vdm  # noqa: E402
+from ui import hvae, playground, talk, vae, vdm  # noqa: E402
 from ui.common import friendly  # noqa: E402
 from ui.events import api  # noqa: E402
 from ui.guard import Blocks  # noqa: E402
@@ -65,7 +65,7 @@ with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every inpu
             page = view("page", "page", value={"presenter": False})
     with gr.Accordion("Scenes for a talk: bookmarkable links", open=False, elem_id="scenes"):
         gr.Markdown(talk.presets_markdown() + "\n\nOr by hand: `?tab=vae&dataset=mnist&a=12&"
-                    "b=340`, `&t=600` (VDM), `&layer=2` (HVAE), `&presenter=1`. Keys: **S** "
+                    "b=340`, `&t=600` (VDM), `&layer=2` (HVAE), `?tab=playground&data=spiral` (2-D playground), `&presenter=1`. Keys: **S** "
                     "step, **R** run, **X** stop, **←/→** move t by 10 (VDM tab), **P** presenter.")
     panel = create_input_panel(dataset.value)
     with gr.Tabs() as tabs:
@@ -75,11 +75,14 @@ with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every inpu
             hvae_tab = hvae.create(dataset.value)
         with gr.Tab("Diffusion (VDM)", id="vdm", elem_id="tab-vdm"):
             vdm_tab = vdm.create(dataset.value)
+        with gr.Tab("2-D playground", id="playground", elem_id="tab-playground"):
+            playground_tab = playground.create()
 
     wire_input_panel(panel, dataset, page, [vae_tab.header, hvae_tab.header, vdm_tab.header])
     vae.wire(vae_tab, page, dataset, panel)
     hvae.wire(hvae_tab, page, dataset, panel)
     vdm.wire(vdm_tab, page, dataset, panel)
+    playground.wire(playground_tab, page)
 
     # the point under the mouse on a map: the page view says which map and which point
     hovered = {"vae-map": vae_tab.maps.hovered, "vae2d-map": vae_tab.hovered2d,
@@ -97,7 +100,7 @@ with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every inpu
         api(hover_image, [dataset, panel.map_payload], output, api_name=f"{name}_map_hover")
 
     demo.load(talk.apply, dataset, [dataset, tabs, page, vdm_tab.api.t,
-                                    hvae_tab.res_layer, *panel.slots],
+                                    hvae_tab.res_layer, playground_tab.data, *panel.slots],
               api_name="talk_scene", api_visibility="undocumented")
 
 # Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one

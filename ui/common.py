@@ -190,6 +190,12 @@ def _content_file(data: bytes, suffix: str, name: str = "") -> str:
     return str(path)
 
 
+def data_file(data: bytes, suffix: str, name: str) -> str:
+    """Any file for download (a zip, a GIF drawn elsewhere) into the app's folder, named by
+    content as every file here is (`_content_file`); returns its path."""
+    return _content_file(data, suffix, name)
+
+
 def prune_files(keep_s: float = _FILE_KEEP_S, keep_bytes: int = _FILE_KEEP_BYTES) -> int:
     """Delete the app's files older than `keep_s`, then the oldest until the rest take at most
     `keep_bytes` (files younger than _FILE_MIN_S stay: Gradio may not have copied them yet).

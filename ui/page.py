@@ -27,7 +27,7 @@ from gradio.events import EventListener
 
 STATIC = Path(__file__).resolve().parent / "static"
 ON_LOAD = (STATIC / "on_load.js").read_text(encoding="utf-8")
-VIEW_EVENTS = ("pick", "hover", "reset", "png")
+VIEW_EVENTS = ("pick", "hover", "reset", "png", "draw", "export")
 
 gr.set_static_paths(paths=[STATIC])
 

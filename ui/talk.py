@@ -4,6 +4,7 @@
     ?tab=vae&dataset=mnist&a=12&b=340     or the parts by hand: tab, dataset, a, b (a gallery
     &t=600&layer=2&presenter=1            index, or a class name such as Sneaker), t (VDM tab),
                                           layer (HVAE tab), presenter
+    ?tab=playground&data=spiral           the 2-D playground on one of its data sets
 
 `scene_from_query` turns the query into a `Scene` (an unknown preset or a bad value is refused
 with a message listing what is valid); `apply` is the page-load handler that shows it. A dataset
@@ -23,11 +24,12 @@ import gradio as gr
 import numpy as np
 
 from explorer.data import DATASETS
+from explorer.toy.data import SETS as TOY_SETS
 
 from .common import check_int
 from .store import STORE
 
-TABS = ("vae", "hvae", "vdm")
+TABS = ("vae", "hvae", "vdm", "playground")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Scene:
     b: int | str | None = None
     t: int | None = None              # the VDM tab's t slider
     layer: int | None = None          # the HVAE tab's resampled layer
+    data: str | None = None           # the 2-D playground's data set
     presenter: bool = False
 
 
@@ -69,7 +72,7 @@ def _index(dataset: str, value: int | str) -> int:
 def scene_from_query(query: dict[str, str]) -> Scene | None:
     """The Scene a URL names (None when it names none). Raises ValueError on a bad part."""
     query = {k: v for k, v in query.items() if v not in (None, "")}
-    keys = {"preset", "tab", "dataset", "a", "b", "t", "layer", "presenter"}
+    keys = {"preset", "tab", "dataset", "a", "b", "t", "layer", "data", "presenter"}
     if not keys & set(query):
         return None
     scene = Scene()
@@ -81,7 +84,9 @@ def scene_from_query(query: dict[str, str]) -> Scene | None:
         raise ValueError(f"unknown tab {query['tab']!r}; valid: {', '.join(TABS)}")
     if "dataset" in query and query["dataset"] not in DATASETS:
         raise ValueError(f"unknown dataset {query['dataset']!r}; valid: {', '.join(DATASETS)}")
-    parts = {k: query[k] for k in ("tab", "dataset") if k in query}
+    if "data" in query and query["data"] not in TOY_SETS:
+        raise ValueError(f"unknown data {query['data']!r}; valid: {', '.join(TOY_SETS)}")
+    parts = {k: query[k] for k in ("tab", "dataset", "data") if k in query}
     for k in ("a", "b"):                        # digits: a gallery index; else a class name
         if k in query:
             value = query[k].strip()
@@ -126,10 +131,10 @@ def pending(session: str | None, dataset: str) -> tuple[int | None, int | None] 
 
 def apply(current_dataset: str, request: gr.Request) -> tuple:
     """Show the scene the URL names. Returns updates of (dataset, tabs, the page view (presenter
-    mode), the t a scene asks the VDM tab's scrub for, the HVAE layer, then a_index, a_image,
-    b_index, b_image)."""
+    mode), the t a scene asks the VDM tab's scrub for, the HVAE layer, the playground's data
+    set, then a_index, a_image, b_index, b_image)."""
     from .panel import pick_index                                 # (panel imports this module)
-    nothing = (gr.skip(),) * 9
+    nothing = (gr.skip(),) * 10
     try:
         scene = scene_from_query(dict(request.query_params) if request else {})
     except ValueError as e:
@@ -155,6 +160,7 @@ def apply(current_dataset: str, request: gr.Request) -> tuple:
             {"presenter": True} if scene.presenter else skip,
             scene.t if scene.t is not None else skip,
             scene.layer if scene.layer is not None else skip,
+            scene.data if scene.data is not None else skip,
             *slots)
 
 

@@ -5,7 +5,7 @@
 //
 // The events views trigger are named here, quoted, because Gradio registers a custom event of a
 // gr.HTML only for names that appear so in its js_on_load:
-// 'pick' 'hover' 'reset' 'png'
+// 'pick' 'hover' 'reset' 'png' 'draw' 'export'
 const host = element.querySelector("[data-boot]");              // <div class="le-view ...">
 const boot = JSON.parse(atob(host.dataset.boot));
 import(new URL(boot.module, document.baseURI).href)
