@@ -63,6 +63,8 @@ def test_bad_names_and_sizes():
     for n in (0, 1, MAX_POINTS + 1, 2.5, "many"):
         with pytest.raises(ValueError, match=f"n must be a whole number in {MIN_POINTS}..{MAX_POINTS}"):
             make_set("moons", n, 0)
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        make_set("moons", 10, -1)
 
 
 def test_check_points_accepts_pairs():

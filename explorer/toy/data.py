@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from explorer.config import check_choice
-from explorer.validate import check_int
+from explorer.validate import check_int, check_seed
 
 SETS: tuple[str, ...] = ("moons", "spiral", "rings", "gaussians", "checkerboard")
 SET_NAMES: dict[str, str] = {"moons": "two moons", "spiral": "spiral", "rings": "rings",
@@ -93,7 +93,7 @@ def make_set(name: str, n: int, seed: int) -> np.ndarray:
     inside [-BOX, BOX]^2. The same (name, n, seed) always gives the same points."""
     check_choice("data set", name, SETS)
     n = check_int("n", n, MIN_POINTS, MAX_POINTS)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     points = _clean(name, n, rng)
     mean, var = _CLEAN_MOMENTS[name]
     if name == "gaussians":       # the blobs are part of the shape: scale by the centres' radius
