@@ -80,7 +80,8 @@ class ExactDenoiser:
     """The optimal noise predictor for the empirical distribution of `points` under `schedule`.
 
     Call it as an explorer.sampling.EpsModel: eps*(x_t, t), x_t (B, 2), t an int or a (B,) long
-    tensor in 1..T; the result has x_t's dtype and device (the work is done in float64 on the CPU).
+    tensor in 1..T; the result has x_t's dtype and device (the work is done in float64 on the CPU,
+    in cache-sized chunks: 625 grid points against N = 5000 take ~13 ms on 2 cores, N = 1000 ~3 ms).
     """
 
     def __init__(self, points, schedule: DiscreteSchedule):
