@@ -22,7 +22,10 @@ from ui.common import PIXEL, STRIP_PIXEL, compose  # noqa: E402
 
 REQUIRED = ["vae_encode", "vae_interpolate", "vae_project", "hvae_encode", "hvae_interpolate",
             "hvae_project", "vae_sample", "vae2d_grid", "hvae_resample", "hvae_sample",
-            "vae_pick_upload", "hvae_pick_upload"]
+            "vae_pick_upload", "hvae_pick_upload", "playground_setup", "playground_train",
+            "playground_pause", "playground_stop", "playground_field", "playground_trajectories",
+            "playground_trajectories_gif", "playground_model", "playground_training_gif",
+            "playground_points_csv"]
 DS = "mnist"
 
 

@@ -19,12 +19,15 @@ def test_a_preset_is_its_scene_and_parts_override_it():
     by_hand = talk.scene_from_query({"tab": "vdm", "dataset": "mnist", "a": "12", "t": "600"})
     assert (by_hand.tab, by_hand.dataset, by_hand.a, by_hand.t) == ("vdm", "mnist", 12, 600)
     assert talk.scene_from_query({"a": "Sneaker"}).a == "Sneaker"       # a class name
+    toy = talk.scene_from_query({"tab": "playground", "data": "spiral"})
+    assert (toy.tab, toy.data, toy.dataset) == ("playground", "spiral", None)
     assert talk.scene_from_query({}) is None and talk.scene_from_query({"utm": "x"}) is None
 
 
 @pytest.mark.parametrize("query, message", [
     ({"preset": "nope"}, "valid: sneaker-dissolving"),
-    ({"tab": "gan"}, "valid: vae, hvae, vdm"),
+    ({"tab": "gan"}, "valid: vae, hvae, vdm, playground"),
+    ({"data": "swiss-roll"}, "valid: moons, spiral, rings, gaussians, checkerboard"),
     ({"dataset": "cifar"}, "valid: fashion-mnist, mnist"),
     ({"t": "soon"}, "t must be a whole number"),
     ({"layer": "0"}, "layer must be a whole number in 1..16"),

@@ -269,8 +269,6 @@ def _loop(lab: Lab) -> None:
     base = lab.seconds
     sums, count = np.zeros(len(TERMS)), 0
     last_cloud = 0.0
-    if lab.floor is None:
-        update_floor(lab)
     for step in lab.trainer.progressive(lab.settings.steps - lab.iteration):
         sums += [step.terms[name] for name in TERMS]
         count += 1
@@ -281,6 +279,8 @@ def _loop(lab: Lab) -> None:
             sums, count = np.zeros(len(TERMS)), 0
         if now - last_cloud >= SNAPSHOT_S:
             draw_cloud(lab)
+            if lab.floor is None:                       # once the first cloud is shown
+                update_floor(lab)
             if lab.settings.schedule == "learned" and now - lab.floor_at >= FLOOR_EVERY_S:
                 update_floor(lab, FLOOR_SAMPLES // 4)
             last_cloud = time.perf_counter()

@@ -69,7 +69,8 @@ export function mount({element, trigger, props, watch, server, config}) {
   const state = {key: null, lab: null, points: null, eps: null, tables: null, T: 1000, t: 250,
                  which: "eps", seq: null, history: {}, cloud: null, cloudAt: null, floor: null,
                  summary: null, following: false, field: null, fieldBusy: false, fieldWanted: false,
-                 fieldAt: 0, drawing: false, drawn: [], dragging: false, paints: 0, follows: 0};
+                 fieldAt: 0, drawing: false, drawn: [], dragging: false, paints: 0, follows: 0,
+                 updates: 0, clouds: 0};
   (window.latentExplorer ??= {}).toy = {state};
 
   // ------------------------------------------------------------ the lab's data
@@ -94,6 +95,7 @@ export function mount({element, trigger, props, watch, server, config}) {
     state.tables = {a: float32FromBase64(tables.a), b: float32FromBase64(tables.b)};
     range.max = box.max = String(state.T);
     state.t = Math.min(state.t, state.T);
+    paint("field");                          // the x_t cloud is mixed from these
   };
 
   // ------------------------------------------------------------ talking to the server
@@ -101,16 +103,21 @@ export function mount({element, trigger, props, watch, server, config}) {
                        have: (state.history.iteration ?? []).length});
   const apply = (reply) => {
     if (!reply || reply.key !== state.key) return;
+    if (reply.seq !== state.seq) state.updates += 1;       // news (the benchmark counts them)
     state.seq = reply.seq;
     state.summary = reply;
     appendHistory(state.history, decodeHistory(reply.history), ["iteration", "seconds", ...TERMS]);
-    if (reply.cloud) { state.cloud = float32FromBase64(reply.cloud); state.cloudAt = reply.cloud_at; }
+    if (reply.cloud) {
+      state.cloud = float32FromBase64(reply.cloud);
+      state.cloudAt = reply.cloud_at;
+      state.clouds += 1;
+    }
     state.floor = reply.floor;
     readTables(reply.tables);
     setActive(ACTIVE.has(reply.status));
     status.textContent = reply.error ? `${reply.status_text}: ${reply.error}` : reply.status_text;
     if (ACTIVE.has(reply.status) && performance.now() - state.fieldAt > FIELD_EVERY_MS) askField();
-    paint();
+    paint("training");
   };
   const decodeHistory = (h) => {
     const out = {from: h.from};
@@ -158,7 +165,7 @@ export function mount({element, trigger, props, watch, server, config}) {
 
   // ------------------------------------------------------------ the field at t
   const askField = async () => {
-    if (!state.key || state.t < 1) { state.field = null; paint(); return; }
+    if (!state.key || state.t < 1) { state.field = null; paint("field"); return; }
     state.fieldWanted = true;
     if (state.fieldBusy) return;
     state.fieldBusy = true;
@@ -169,10 +176,13 @@ export function mount({element, trigger, props, watch, server, config}) {
         state.fieldAt = performance.now();
         const reply = await server.field(asked);
         if (reply && !reply.error && asked.key === state.key) {
+          const density = float32FromBase64(reply.density);
           state.field = {...reply, learned: float32FromBase64(reply.learned),
                          exact: float32FromBase64(reply.exact), gap: float32FromBase64(reply.gap),
-                         density: float32FromBase64(reply.density)};
-          paint();
+                         // the density's contours, traced once per field (marching squares)
+                         contours: densityLevels(density).flatMap(
+                           (level) => isolines(density, reply.density_side, level))};
+          paint("field");
         } else if (reply && reply.error) {
           tReadout.textContent = reply.error;
         }
@@ -185,7 +195,7 @@ export function mount({element, trigger, props, watch, server, config}) {
   };
   const setT = (t) => {
     state.t = Math.max(0, Math.min(state.T, Math.round(Number(t) || 0)));
-    paint();
+    paint("field");
     askField();
   };
   range.addEventListener("input", () => setT(range.value));
@@ -202,13 +212,13 @@ export function mount({element, trigger, props, watch, server, config}) {
     if (Math.abs(p[0]) > config.box || Math.abs(p[1]) > config.box) return;
     if (state.drawn.length >= config.max_points) return;
     state.drawn = thin([...state.drawn, p], state.dragging ? 0.05 : 0);
-    paint();
+    paint("training");
   };
   drawBox.addEventListener("change", () => {
     state.drawing = drawBox.checked;
     buttons.use.hidden = buttons.clear.hidden = !state.drawing;
     canvases.data.style.cursor = state.drawing ? "crosshair" : "";
-    paint();
+    paint("training");
   });
   canvases.data.addEventListener("pointerdown", (e) => {
     if (!state.drawing) return;
@@ -219,7 +229,7 @@ export function mount({element, trigger, props, watch, server, config}) {
   });
   canvases.data.addEventListener("pointermove", (e) => { if (state.drawing && state.dragging) addAt(e); });
   canvases.data.addEventListener("pointerup", () => { state.dragging = false; });
-  buttons.clear.addEventListener("click", () => { state.drawn = []; paint(); });
+  buttons.clear.addEventListener("click", () => { state.drawn = []; paint("training"); });
   buttons.use.addEventListener("click", () => {
     if (state.drawn.length < 2) { status.textContent = "draw at least 2 points first"; return; }
     trigger("draw", {points: state.drawn.map(([x, y]) => [+x.toFixed(4), +y.toFixed(4)])});
@@ -286,7 +296,7 @@ export function mount({element, trigger, props, watch, server, config}) {
       const ctx = fit(canvases[which], side, side);
       ctx.clearRect(0, 0, side, side);
       border(ctx, side);
-      if (f) contours(ctx, pl, f.density, f.density_side);
+      if (f) contours(ctx, pl, f.contours, f.density_side);
       if (cloud) scatter(ctx, pl, cloud, INK.xt, 1.1);
       if (f) arrows(ctx, pl, f.grid, f[which], scale, INK[which], cell);
       title(ctx, which === "learned" ? `network ${symbol()}̂_θ(x_t, t)` : `exact ${symbol()}*(x_t, t): the optimum for these points`, font);
@@ -307,17 +317,15 @@ export function mount({element, trigger, props, watch, server, config}) {
     border(ctx, side);
   };
   const symbol = () => (state.which === "score" ? "s" : "ε");
-  const contours = (ctx, pl, density, dside) => {
+  const contours = (ctx, pl, segments, dside) => {
     const step = (2 * config.box) / dside;
     ctx.save();
     ctx.strokeStyle = "rgba(31,119,180,0.55)";
     ctx.lineWidth = 1;
     ctx.beginPath();
-    for (const level of densityLevels(density)) {
-      for (const [c0, r0, c1, r1] of isolines(density, dside, level)) {
-        ctx.moveTo(pl.sx(-config.box + (c0 + 0.5) * step), pl.sy(-config.box + (r0 + 0.5) * step));
-        ctx.lineTo(pl.sx(-config.box + (c1 + 0.5) * step), pl.sy(-config.box + (r1 + 0.5) * step));
-      }
+    for (const [c0, r0, c1, r1] of segments) {
+      ctx.moveTo(pl.sx(-config.box + (c0 + 0.5) * step), pl.sy(-config.box + (r0 + 0.5) * step));
+      ctx.lineTo(pl.sx(-config.box + (c1 + 0.5) * step), pl.sy(-config.box + (r1 + 0.5) * step));
     }
     ctx.stroke();
     ctx.restore();
@@ -376,17 +384,28 @@ export function mount({element, trigger, props, watch, server, config}) {
     }
     tReadout.textContent = text;
   };
-  const paint = everyFrame(() => {
+  // only the canvases whose data changed are drawn again: a training message redraws the data
+  // and the loss, a new t or field the three field panels
+  const dirty = {training: true, field: true};
+  const draw = everyFrame(() => {
     state.paints += 1;
     const font = fontSize(12);
     const width = Math.max(300, root.clientWidth || 900);
     const narrow = width < 760;
     const side = square(narrow ? width : width * 0.4);
-    paintData(side, font);
-    paintLoss(narrow ? width : Math.max(300, width - side - 24), side, font);
-    paintField(square(narrow ? width : (width - 40) / 3), font);
+    if (dirty.training) {
+      paintData(side, font);
+      paintLoss(narrow ? width : Math.max(300, width - side - 24), side, font);
+    }
+    if (dirty.field) paintField(square(narrow ? width : (width - 40) / 3), font);
+    dirty.training = dirty.field = false;
     readouts();
   });
+  const paint = (what = "all") => {
+    if (what !== "field") dirty.training = true;
+    if (what !== "training") dirty.field = true;
+    draw();
+  };
 
   watch("value", read);
   new ResizeObserver(() => paint()).observe(root);

@@ -1,0 +1,106 @@
+"""`python -m bench.playground_page`: the 2-D playground's training as a visitor sees it, in
+Debian's Chromium (Playwright): the app launched here, the playground opened, Train pressed
+with the defaults (two moons, 1,000 points, a 3 x 128 MLP, batch 1,024, 2,000 iterations).
+While it trains the page's own counters (ui/static/views/toy.js: `updates`, news from the
+server; `clouds`, new sample clouds; `paints`, frames drawn) are read every second, and a
+PerformanceObserver counts the main thread's long tasks. Printed as a markdown section ("## The
+playground in the page"); `--write` also puts it into BENCHMARKS.md, the rest of the file kept.
+
+Target (issue 24): the streamed view updates at least 5 times a second while training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import time
+from pathlib import Path
+
+from bench.report import REPO, cpu_model, git_commit, loadavg, write_sections
+
+HEADING = "## The playground in the page"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LONG_TASKS = """() => { window.__long = []; new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__long.push(e.duration); })
+  .observe({type: "longtask", buffered: false}); }"""
+COUNTERS = """() => { const s = window.latentExplorer.toy.state;
+  return {updates: s.updates, clouds: s.clouds, paints: s.paints,
+          iteration: s.summary ? s.summary.iteration : 0, status: s.summary ? s.summary.status : null}; }"""
+
+
+def measure(seconds: float = 8.0) -> dict:
+    import app
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=port,
+                                prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}?tab=playground&data=moons")
+            page.wait_for_function("() => window.latentExplorer?.toy?.state?.key", timeout=120_000)
+            page.evaluate(LONG_TASKS)
+            page.locator("#toy-view [data-act=train]").click()
+            page.wait_for_function("() => window.latentExplorer.toy.state.summary?.status === "
+                                   "'training'", timeout=120_000)
+            samples = [page.evaluate(COUNTERS) | {"at": time.monotonic()}]
+            while time.monotonic() - samples[0]["at"] < seconds:
+                page.wait_for_timeout(1000)
+                samples.append(page.evaluate(COUNTERS) | {"at": time.monotonic()})
+                if samples[-1]["status"] != "training":
+                    break
+            long_tasks = page.evaluate("() => window.__long")
+            page.locator("#toy-view [data-act=stop]").click()
+            browser.close()
+    finally:
+        app.demo.close()
+    rates = {}
+    for name in ("updates", "clouds", "paints", "iteration"):
+        rates[name] = [(b[name] - a[name]) / (b["at"] - a["at"]) for a, b in zip(samples, samples[1:])]
+    return {"seconds": samples[-1]["at"] - samples[0]["at"], "rates": rates,
+            "long_tasks": long_tasks}
+
+
+def section(m: dict) -> str:
+    r = m["rates"]
+    load = loadavg()
+    lines = [HEADING, "",
+             f"Chromium on this machine ({cpu_model()}), commit {git_commit()}, load "
+             f"{'/'.join(f'{x:.2f}' for x in load) if load else 'n/a'}: the app and the browser "
+             f"on the same 2 cores, Train pressed with the defaults (two moons, 1,000 points, "
+             f"3 x 128 MLP, batch 1,024), {m['seconds']:.0f} s of training watched, per second:",
+             "", "| figure | each second | median | target |", "|---|---|---|---|"]
+    rows = [("news from the server (loss points, status)", "updates", "≥ 5 a second"),
+            ("new sample clouds drawn", "clouds", "—"), ("frames painted", "paints", "—"),
+            ("training iterations (with the page following)", "iteration", "—")]
+    for label, key, target in rows:
+        values = r[key]
+        lines.append(f"| {label} | {', '.join(f'{v:.1f}' for v in values)} | "
+                     f"{statistics.median(values):.1f} | {target} |")
+    tasks = m["long_tasks"]
+    found = f"{len(tasks)}, the longest {max(tasks):.0f} ms" if tasks else "0"
+    lines.append(f"| main-thread tasks over 50 ms (all the time watched) | {found} | — | 0 |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.playground_page", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0, help="training watched")
+    parser.add_argument("--write", action="store_true", help="put the section into BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    text = section(measure(args.seconds))
+    print(text)
+    if args.write:
+        write_sections(Path(REPO) / "BENCHMARKS.md", text, [HEADING])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
