@@ -62,13 +62,15 @@ def test_endpoint_terms_match_their_closed_forms():
     assert float(terms["prior"][0]) == pytest.approx(kl, rel=1e-4, abs=1e-7)
 
 
-@pytest.mark.parametrize("schedule", ["linear", "learned"])
-def test_diffusion_term_at_the_start_is_what_eps_hat_zero_implies(schedule):
+@pytest.mark.parametrize("schedule, t_draw", [("linear", "log_snr"), ("linear", "uniform"),
+                                              ("learned", "uniform")])
+def test_diffusion_term_at_the_start_is_what_eps_hat_zero_implies(schedule, t_draw):
     """A fresh model predicts eps_hat = 0, so L_t = 1/2 expm1(gamma_t - gamma_{t-1}) E||eps||^2 =
     expm1(gamma_t - gamma_{t-1}) for d = 2, and the diffusion term's mean is their sum over
-    t = 2..T (the stratified t estimate, averaged over many points: within 4 standard errors).
+    t = 2..T (the stratified estimate, t uniform or even in log-SNR, averaged over many points:
+    within 4 standard errors).
     Not cosine: its clipped last step (beta_T = 0.999) holds 98 % of the sum, too noisy a check."""
-    model = ToyVDM(ToyConfig(schedule=schedule, T=200))
+    model = ToyVDM(ToyConfig(schedule=schedule, T=200, t_draw=t_draw))
     x0 = torch.randn(40000, 2, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         assert torch.count_nonzero(model.predict_noise(x0[:10], torch.full((10,), 7))) == 0
@@ -92,8 +94,9 @@ def test_training_moves_the_diffusion_term_towards_the_exact_floor():
 
     floor = term(ExactDenoiser(points, schedule))
     before = term(model.predict_noise)
-    steps = list(train_progressive(model, points, TrainConfig(lr=3e-3, batch=128, steps=300)))
-    after = term(model.eval().predict_noise)
+    trainer = Trainer(model, points, TrainConfig(lr=3e-3, batch=128, steps=300))
+    steps = list(trainer.progressive())
+    after = term(trainer.averaged.predict_noise)
     assert [s.iteration for s in steps] == list(range(1, 301))
     assert floor < after < before
     assert after - floor < 0.5 * (before - floor)
@@ -113,7 +116,8 @@ def test_resumed_training_equals_one_long_run(schedule):
     long = ToyVDM(cfg)
     torch.manual_seed(0)
     parts = ToyVDM(cfg)
-    one = [s.loss for s in Trainer(long, points, config).progressive()]
+    whole = Trainer(long, points, config)
+    one = [s.loss for s in whole.progressive()]
     trainer = Trainer(parts, points, config)
     run = trainer.progressive()
     split = [next(run).loss for _ in range(12)]
@@ -124,6 +128,9 @@ def test_resumed_training_equals_one_long_run(schedule):
     assert split == one
     for k, v in _weights(long).items():
         torch.testing.assert_close(_weights(parts)[k], v, rtol=0, atol=1e-6)
+    for k, v in _weights(whole.averaged).items():                # and the weights' average
+        torch.testing.assert_close(_weights(trainer.averaged)[k], v, rtol=0, atol=1e-6)
+    assert any(not torch.equal(_weights(parts)[k], v) for k, v in _weights(trainer.averaged).items())
 
 
 def test_train_step_reports_every_term():
@@ -140,6 +147,7 @@ def test_train_step_reports_every_term():
     ({"batch": 0}, "batch must be in 1..8192"),
     ({"batch": 10000}, "batch must be in 1..8192"),
     ({"steps": 0}, "steps must be in 1..100000"),
+    ({"ema": 1.0}, r"ema must be in \[0, 1\)"),
 ])
 def test_bad_train_configs_raise_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -149,6 +157,7 @@ def test_bad_train_configs_raise_clearly(kwargs, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"schedule": "quadratic"}, "unknown schedule 'quadratic'; valid: 'linear', 'cosine', 'learned'"),
     ({"T": 1}, "T must be at least 2"),
+    ({"t_draw": "even"}, "unknown t_draw 'even'; valid: 'uniform', 'log_snr'"),
     ({"width": 0}, "at least 1"),
     ({"gamma_min": 3.0, "gamma_max": 1.0}, "gamma_min must be below gamma_max"),
 ])

@@ -25,6 +25,7 @@ from explorer.noise import standard_normal
 from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
 
 GAMMA_HIDDEN = 64                        # hidden units of the learned schedule's monotone network
+T_DRAWS: tuple[str, ...] = ("uniform", "log_snr")
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,13 @@ class ToyConfig:
     frequencies: int = 16                # sin/cos features of gamma_t (the time embedding)
     gamma_min: float = -9.2              # learned schedule: initial gamma_1 (linear's is -9.21)
     gamma_max: float = 10.0              # learned schedule: initial gamma_T (linear's is 10.1)
+    t_draw: str = "log_snr"              # the diffusion term's step: uniform (t ~ U{2..T}, as the
+                                         # image VDM) | log_snr (P(t) ∝ gamma_t - gamma_{t-1}, even
+                                         # in log-SNR; fixed schedules, the learned one is uniform)
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("t_draw", self.t_draw, T_DRAWS)
         if self.T < 2:
             raise ValueError("T must be at least 2")
         if self.width < 1 or self.depth < 1 or self.frequencies < 1:
@@ -79,6 +84,12 @@ class ToyVDM(nn.Module):
         self._table: DiscreteSchedule | None = self._fixed
         # gamma_0..gamma_T as float32 for the ELBO (gamma_0 = -inf is never read)
         self._gamma32 = None if self._fixed is None else self._fixed.gamma.to(torch.float32)
+        # P(t) of the diffusion term's step t in 2..T as a CDF (None: uniform in t)
+        self._t_cdf = None
+        if self._fixed is not None and config.t_draw == "log_snr":
+            dg = torch.diff(self._fixed.gamma[1:])                        # (T-1,) gamma_t - gamma_{t-1}
+            self._t_prob = (dg / dg.sum()).to(torch.float32)              # P(t), t = 2..T
+            self._t_cdf = torch.cumsum(dg, 0) / dg.sum()
         self.embed = GammaEmbedding(config.frequencies)
         layers, width = [], 2 + 2 * config.frequencies
         for _ in range(config.depth):
@@ -109,6 +120,12 @@ class ToyVDM(nn.Module):
             self._table = None
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
+    def forget_schedule(self) -> None:
+        """Drop the tabulated schedule, after a learned gamma's weights changed in place (the
+        weight average a Trainer keeps); the next `schedule` tabulates it again."""
+        if self.gamma is not None:
+            self._table = None
+
     def gamma_at(self, t: Tensor) -> Tensor:
         """gamma_t = -log SNR(t) for (B,) steps t in 1..T, float32, differentiable if learned."""
         if self.gamma is None:
@@ -128,17 +145,22 @@ class ToyVDM(nn.Module):
 
     # ---- the ELBO ----
 
-    def _stratified_t(self, batch: int, device, generator) -> Tensor:
-        """(B,) steps in 2..T from a low-discrepancy uniform draw (Kingma et al. 2021, App. I)."""
+    def _stratified_t(self, batch: int, device, generator) -> tuple[Tensor, Tensor | None]:
+        """(B,) steps in 2..T from a low-discrepancy uniform draw (Kingma et al. 2021, App. I),
+        mapped through P(t)'s inverse CDF when t_draw is log_snr; and P(t) (B,) then, else None."""
         u0 = torch.rand((), generator=generator)
         u = (u0 + torch.arange(batch) / batch) % 1.0
-        return (2 + (u * (self.T - 1)).long()).clamp(max=self.T).to(device)
+        if self._t_cdf is None:
+            return (2 + (u * (self.T - 1)).long()).clamp(max=self.T).to(device), None
+        i = torch.searchsorted(self._t_cdf, u.to(torch.float64), right=True).clamp(max=self.T - 2)
+        return (2 + i).to(device), self._t_prob[i].to(device)
 
     def elbo(self, x0: Tensor, generator=None) -> ELBOTerms:
         """-ELBO terms per point (B,), nats: reconstruction, prior, and the diffusion term as its
-        unbiased estimate (T - 1) * L_t at one stratified t ~ U{2..T} per point."""
+        unbiased estimate L_t / P(t) at one stratified t per point: (T - 1) L_t for t ~ U{2..T},
+        or t drawn evenly in log-SNR (t_draw)."""
         B = x0.shape[0]
-        t = self._stratified_t(B, x0.device, generator)                          # (B,)
+        t, p_t = self._stratified_t(B, x0.device, generator)                     # (B,), (B,)
         ends = torch.tensor([1, self.T], device=x0.device)
         gammas = self.gamma_at(torch.cat([t, t - 1, ends]))    # one call: t, t - 1, 1 and T
         gamma_t, gamma_prev, gamma_1, gamma_T = gammas[:B], gammas[B:2 * B], gammas[-2], gammas[-1]
@@ -152,7 +174,8 @@ class ToyVDM(nn.Module):
         g = gamma_t.reshape(B, 1)
         x_t = diffusion.mix(torch.sqrt(torch.sigmoid(-g)), torch.sqrt(torch.sigmoid(g)), x0, eps[1])
         eps_hat = self.eps_at_gamma(x_t, gamma_t)                                # (B, 2)
-        diff = (self.T - 1) * diffusion.denoising_kl(eps[1], eps_hat, gamma_t, gamma_prev)
+        l_t = diffusion.denoising_kl(eps[1], eps_hat, gamma_t, gamma_prev)       # (B,)
+        diff = (self.T - 1) * l_t if p_t is None else l_t / p_t
         return ELBOTerms(reconstruction=recon, prior=prior, diffusion=diff)
 
     def training_loss(self, x0: Tensor, generator=None) -> tuple[Tensor, ELBOTerms]:

@@ -12,6 +12,7 @@ Iteration k draws its batch (with replacement) and its ELBO noise from a generat
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class TrainConfig:
     batch: int = 1024                    # points a step, drawn with replacement
     steps: int = 2000                    # iterations of a run (progressive() stops there)
     seed: int = 0                        # seeds every iteration's batch and noise
+    ema: float = 0.99                    # decay of the weights' moving average (0: none), the
+                                         # model to sample, score and save: Trainer.averaged
 
     def __post_init__(self):
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -44,6 +47,8 @@ class TrainConfig:
             raise ValueError(f"batch must be in 1..{MAX_BATCH}, got {self.batch!r}")
         if not 1 <= self.steps <= MAX_STEPS:
             raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {self.steps!r}")
+        if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
+            raise ValueError(f"ema must be in [0, 1) (0: no moving average), got {self.ema!r}")
 
 
 @dataclass
@@ -73,7 +78,8 @@ def _adam(params, lr: float) -> torch.optim.Adam:
 
 
 class Trainer:
-    """A model, its data, its optimizer and how far it has trained: resumable live training."""
+    """A model, its data, its optimizer, its weights' moving average and how far it has trained:
+    resumable live training. `model` trains (train mode); `averaged` is the one to use."""
 
     def __init__(self, model: ToyVDM, points: np.ndarray | Tensor, config: TrainConfig = TrainConfig(),
                  start: int = 0):
@@ -83,6 +89,24 @@ class Trainer:
         self.optimizer = _adam(list(model.parameters()), config.lr)
         self.iteration = int(start)                         # iterations done so far
         self.seconds = 0.0                                  # training time so far
+        self._average = copy.deepcopy(model).eval() if config.ema > 0 else None
+        self._pairs = (None if self._average is None else
+                       (list(self._average.parameters()), list(model.parameters())))
+
+    @property
+    def averaged(self) -> ToyVDM:
+        """The model to sample, score and save, in eval mode: the exponential moving average of the
+        weights (config.ema > 0), else the trained model itself."""
+        return self._average if self._average is not None else self.model.eval()
+
+    def _update_average(self) -> None:
+        """w_avg <- w_avg + (1 - d)(w - w_avg), with d = min(ema, (1 + k) / (10 + k)) after k
+        iterations (the usual warm-up, so the average does not linger on the first weights)."""
+        k = self.iteration
+        decay = min(self.config.ema, (1.0 + k) / (10.0 + k))
+        with torch.no_grad():
+            torch._foreach_lerp_(self._pairs[0], self._pairs[1], 1.0 - decay)
+        self._average.forget_schedule()
 
     def step(self) -> TrainStep:
         """One Adam step on a fresh batch; returns its record."""
@@ -94,6 +118,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self._average is not None:
+            self._update_average()
         self.iteration += 1
         self.seconds += time.perf_counter() - began
         return TrainStep(self.iteration, float(loss.detach()), terms.mean(), self.seconds)
