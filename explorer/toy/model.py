@@ -85,7 +85,7 @@ class ToyVDM(nn.Module):
         # gamma_0..gamma_T as float32 for the ELBO (gamma_0 = -inf is never read)
         self._gamma32 = None if self._fixed is None else self._fixed.gamma.to(torch.float32)
         # P(t) of the diffusion term's step t in 2..T as a CDF (None: uniform in t)
-        self._t_cdf = None
+        self._t_cdf = self._t_prob = None
         if self._fixed is not None and config.t_draw == "log_snr":
             dg = torch.diff(self._fixed.gamma[1:])                        # (T-1,) gamma_t - gamma_{t-1}
             self._t_prob = (dg / dg.sum()).to(torch.float32)              # P(t), t = 2..T

@@ -5,6 +5,7 @@
         ...                                 # closing the generator stops it
     for step in trainer.progressive():      # continues where the last left off (same optimizer)
         ...
+    sample(trainer.averaged, 500)           # the weights' moving average: sample, score, save it
 
 Iteration k draws its batch (with replacement) and its ELBO noise from a generator seeded by
 (seed, k) alone, so a run stopped at k and continued gives the same steps as one long run.
