@@ -68,7 +68,7 @@ with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every inpu
                     "b=340`, `&t=600` (VDM), `&layer=2` (HVAE), `?tab=playground&data=spiral` (2-D playground), `&presenter=1`. Keys: **S** "
                     "step, **R** run, **X** stop, **←/→** move t by 10 (VDM tab), **P** presenter.")
     panel = create_input_panel(dataset.value)
-    with gr.Tabs() as tabs:
+    with gr.Tabs(overflow_behavior="wrap") as tabs:      # a phone: every tab in view, on two rows
         with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
             vae_tab = vae.create(dataset.value)
         with gr.Tab("Hierarchical VAE", id="hvae", elem_id="tab-hvae"):

@@ -79,6 +79,16 @@ def test_the_page_fits_the_screen(served, width):
     page.screenshot(path=ARTIFACTS / f"22_vdm_scrub_{width}.png")
     run.scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / f"23_vdm_run_{width}.png")
+    page.get_by_role("tab", name="2-D playground").click()
+    expect(page.locator("#toy-view canvas.le-toy-data")).to_be_visible()
+    page.wait_for_function("() => window.latentExplorer?.toy?.state?.key")
+    for canvas in ("le-toy-data", "le-toy-loss", "le-toy-learned", "le-toy-exact", "le-toy-gap"):
+        assert rect(page, f"#toy-view canvas.{canvas}")["right"] <= width
+    for canvas in ("le-paths-ddpm", "le-paths-ddim"):
+        assert rect(page, f"#toy-paths-view canvas.{canvas}")["right"] <= width
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.locator("#toy-view").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / f"26_playground_{width}.png")
     assert_no_errors(page)
     page.close()
 

@@ -105,10 +105,12 @@ class ToyVDM(nn.Module):
     @property
     def schedule(self) -> DiscreteSchedule:
         """The discrete tables of this model's schedule (tabulated once; re-tabulated while a
-        learned schedule trains)."""
-        if self._table is None or (self.training and self.gamma is not None):
-            self._table = make_schedule(self.config.schedule, self.T, self.gamma)
-        return self._table
+        learned schedule trains). Read once into a local: another thread (a trainer updating the
+        weight average) may drop the table meanwhile."""
+        table = self._table
+        if table is None or (self.training and self.gamma is not None):
+            table = self._table = make_schedule(self.config.schedule, self.T, self.gamma)
+        return table
 
     def train(self, mode: bool = True):
         if self.gamma is not None:

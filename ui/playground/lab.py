@@ -31,15 +31,18 @@ from explorer.toy.train import TrainConfig, Trainer, sample
 
 TRAIN_LIMIT_S = 120.0            # one Train press trains at most this long
 TRAINING_AT_ONCE = 2             # labs training at the same time (2 cores); the rest wait
-SNAPSHOT_S = 0.15                # how often the sample cloud is redrawn while training
+NEWS_S = 0.12                    # how often the page hears of the training (loss points)
+CLOUD_S = 0.3                    # how often the sample cloud is redrawn while training
 HISTORY_EVERY = 10               # iterations averaged into one point of the loss curve
 CLOUD = 512                      # points in the sample cloud
-CLOUD_STEPS = 40                 # DDIM steps of the sample cloud (the same x_T every time)
+CLOUD_STEPS = 25                 # DDIM steps of the sample cloud (the same x_T every time)
 FLOOR_SAMPLES = 20_000           # Monte Carlo draws of the exact denoiser's loss
 FLOOR_EVERY_S = 3.0              # a learned schedule's floor moves with it: re-estimated this often
 FRAMES_KEPT = 60                 # sample clouds kept for the training GIF
-KEPT = 256                       # labs a page may find by key (least recently used go)
+KEPT = 128                       # labs a page may find by key (least recently used go)
 TERMS = ("reconstruction", "prior", "diffusion", "total")
+
+CORES = max(1, torch.get_num_threads())   # torch's threads at start: the cores it may use
 
 _TRAINERS = threading.BoundedSemaphore(TRAINING_AT_ONCE)
 _IDS = itertools.count(1)
@@ -123,6 +126,12 @@ class Lab:
     def iteration(self) -> int:
         return self.trainer.iteration
 
+    @property
+    def net(self) -> ToyVDM:
+        """The model to sample, show and save: the moving average of the trained weights
+        (explorer.toy.train.Trainer.averaged)."""
+        return self.trainer.averaged
+
 
 # ---------------------------------------------------------------- making and finding labs
 
@@ -132,9 +141,19 @@ def remember(lab: Lab) -> Lab:
         _labs.move_to_end(lab.key)
         while len(_labs) > KEPT:
             _, old = _labs.popitem(last=False)
-            old.halt_as = "stopped"
-            old.halt.set()
+            put_away(old)
     return lab
+
+
+def put_away(lab: Lab) -> None:
+    """A lab no page has moved for long (the registry keeps KEPT): its training stops and its
+    bulk goes (the GIF's frames, Adam's moments), while the session's state may still hold it
+    (the API can go on with it: Adam starts its moments again)."""
+    lab.halt_as = "stopped"
+    lab.halt.set()
+    lab.frames = []
+    if not lab.training:                 # (a training thread ends at its next iteration)
+        lab.trainer.optimizer.state.clear()
 
 
 def find(key) -> Lab:
@@ -247,12 +266,23 @@ def halt(lab: Lab, how: str = "paused", wait_s: float = 5.0) -> Lab:
     return lab
 
 
+def threads_per_lab() -> int:
+    """Torch threads of one training lab: the cores shared by the labs that may train at once
+    (1 each on 2 cores, 4 each on 8), so the trainers never ask for more threads than there are
+    cores. Two labs' OpenMP threads on the same cores stall each other (measured on a busy
+    machine: 10-25x slower), and so does a lab on 2 threads beside any other busy thread (the
+    page's own requests, a browser on the same machine). The setting is the calling thread's own
+    (OpenMP's), so the rest of the app keeps its threads."""
+    return max(1, CORES // TRAINING_AT_ONCE)
+
+
 def _train(lab: Lab) -> None:
     while not _TRAINERS.acquire(timeout=0.2):          # wait for a free trainer
         if lab.halt.is_set():
             lab.status = lab.halt_as
             lab.notify()
             return
+    torch.set_num_threads(threads_per_lab())
     try:
         lab.status = "training"
         lab.notify()
@@ -268,7 +298,7 @@ def _loop(lab: Lab) -> None:
     started = time.perf_counter()
     base = lab.seconds
     sums, count = np.zeros(len(TERMS)), 0
-    last_cloud = 0.0
+    last_cloud = last_news = 0.0
     for step in lab.trainer.progressive(lab.settings.steps - lab.iteration):
         sums += [step.terms[name] for name in TERMS]
         count += 1
@@ -277,13 +307,18 @@ def _loop(lab: Lab) -> None:
         if count == HISTORY_EVERY:
             lab.history.append((step.iteration, lab.seconds, *(sums / count)))
             sums, count = np.zeros(len(TERMS)), 0
-        if now - last_cloud >= SNAPSHOT_S:
+        if now - last_cloud >= CLOUD_S:
             draw_cloud(lab)
             if lab.floor is None:                       # once the first cloud is shown
                 update_floor(lab)
             if lab.settings.schedule == "learned" and now - lab.floor_at >= FLOOR_EVERY_S:
                 update_floor(lab, FLOOR_SAMPLES // 4)
             last_cloud = time.perf_counter()
+        if now - last_news >= NEWS_S:
+            if count:                                   # the latest iterations, as they are
+                lab.history.append((step.iteration, lab.seconds, *(sums / count)))
+                sums, count = np.zeros(len(TERMS)), 0
+            last_news = now
             lab.notify()
         if lab.halt.is_set():
             lab.status = lab.halt_as
@@ -304,7 +339,7 @@ def draw_cloud(lab: Lab) -> None:
     """Samples of the model as it is now (DDIM from the lab's fixed x_T), kept for the page and
     for the training GIF."""
     with torch.no_grad():
-        cloud = sample(lab.model, CLOUD, sampler="ddim", steps=CLOUD_STEPS,
+        cloud = sample(lab.net, CLOUD, sampler="ddim", steps=CLOUD_STEPS,
                        generator=torch.Generator().manual_seed(lab.settings.seed + 7919))
     lab.cloud = cloud.numpy().astype(np.float32)
     lab.cloud_at = lab.iteration
@@ -318,7 +353,7 @@ def update_floor(lab: Lab, samples: int = FLOOR_SAMPLES) -> float:
     """The diffusion term the exact denoiser reaches on the lab's data and schedule (nats): the
     floor under the training curve."""
     with torch.no_grad():
-        schedule = lab.model.schedule
+        schedule = lab.net.schedule
         exact = ExactDenoiser(lab.points, schedule)
         g = torch.Generator().manual_seed(12345)
         lab.floor = float(diffusion_loss(exact, lab.points, schedule, samples, g))

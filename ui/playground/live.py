@@ -1,6 +1,6 @@
 """The playground view's own channel to its lab (Gradio `server_functions`): Train, Pause, Stop,
 `follow` (the loss curve and sample cloud as they come, long-polled, so the page redraws as fast
-as training makes news: SNAPSHOT_S, over 5 times a second), the field at the scrubbed t and
+as training makes news: lab.NEWS_S, over 5 times a second), the field at the scrubbed t and
 trajectories. A server function is one small request (no Gradio event's loading state per
 message: see ui/vdm/live.py). What the page's controls set (the data, the model) goes through
 Gradio events instead (ui/playground/wiring.py), which make a new lab when needed.
@@ -14,6 +14,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from explorer.toy.data import check_points
 
@@ -22,7 +23,10 @@ from . import lab as labs
 from . import views
 
 WAIT_S = 1.0                    # a follow request answers after this long even with no news
-COMPUTE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="playground")
+# the field and the trajectories: one torch thread each (beside the training labs: see
+# lab.threads_per_lab), two at a time
+COMPUTE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="playground",
+                             initializer=lambda: torch.set_num_threads(1))
 
 
 def _failed(error: Exception) -> dict:

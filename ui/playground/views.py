@@ -46,7 +46,7 @@ def noise_of(points: np.ndarray) -> np.ndarray:
 def tables(lab: Lab) -> dict:
     """sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t), t = 0..T, and log SNR(t), t = 1..T: what the
     page mixes x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps with (explorer.diffusion.mix)."""
-    s = lab.model.schedule
+    s = lab.net.schedule
     return {"T": s.T, "a": float32_b64(s.sqrt_alpha_bar.numpy()),
             "b": float32_b64(s.sqrt_one_minus_alpha_bar.numpy()),
             "log_snr": float32_b64(s.log_snr[1:].numpy())}
@@ -71,20 +71,20 @@ def field(lab: Lab, t: int, grid: int = 25, which: str = "eps") -> dict:
     grid = check_int("grid", grid, *GRID)
     if which not in ("eps", "score"):
         raise ValueError(f"unknown field {which!r}; valid: 'eps', 'score'")
-    s = lab.model.schedule
+    s = lab.net.schedule
     t = check_int("t", t, 1, s.T)
     x = grid_points(grid).to(torch.float32)                          # (grid^2, 2)
     steps = torch.full((x.shape[0],), t, dtype=torch.long)
     exact = ExactDenoiser(lab.points, s)
     with torch.no_grad():
-        learned = lab.model.predict_noise(x, steps).double()
+        learned = lab.net.predict_noise(x, steps).double()
         optimal = exact(x, steps).double()
     gap = (learned - optimal).norm(dim=1)
     scale = 1.0 if which == "eps" else -1.0 / float(s.sqrt_one_minus_alpha_bar[t])
     g = torch.Generator().manual_seed(t)
     with torch.no_grad():
         errors = [float(eps_error_by_t(m, lab.points, s, [t], 2048, g)[0])
-                  for m in (lab.model.predict_noise, exact)]
+                  for m in (lab.net.predict_noise, exact)]
     return {"t": t, "grid": grid, "which": which, "lab": lab.id,
             "learned": float32_b64((learned * scale).numpy()),
             "exact": float32_b64((optimal * scale).numpy()),
@@ -113,12 +113,12 @@ def trajectories(lab: Lab, n: int = 200, steps: int = 100, seed: int = 0) -> dic
     n = check_int("points", n, *TRAJECTORY_POINTS)
     steps = check_int("steps", steps, *TRAJECTORY_STEPS)
     seed = check_seed(seed)
-    s = lab.model.schedule
+    s = lab.net.schedule
     x_T = torch.randn((n, 2), generator=step_generator(seed, -1))
     exact = ExactDenoiser(lab.points, s)
     runs, timesteps = {}, None
     for name, _ in SAMPLERS:
-        for which, eps_model in (("learned", lab.model.predict_noise), ("exact", exact)):
+        for which, eps_model in (("learned", lab.net.predict_noise), ("exact", exact)):
             kwargs = {"eta": 0.0} if name == "ddim" else {}
             sampler = make_sampler(name, s, clip_sample=False, **kwargs)
             sampler.set_timesteps(steps)
@@ -180,7 +180,7 @@ def model_zip(lab: Lab) -> str:
 
     from explorer.toy.export import save_toy
     with tempfile.TemporaryDirectory() as folder:
-        save_toy(lab.model, lab.points, folder, lab.trainer.config, lab.iteration)
+        save_toy(lab.net, lab.points, folder, lab.trainer.config, lab.iteration)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
             for f in sorted(Path(folder).iterdir()):

@@ -70,7 +70,7 @@ export function mount({element, trigger, props, watch, server, config}) {
                  which: "eps", seq: null, history: {}, cloud: null, cloudAt: null, floor: null,
                  summary: null, following: false, field: null, fieldBusy: false, fieldWanted: false,
                  fieldAt: 0, drawing: false, drawn: [], dragging: false, paints: 0, follows: 0,
-                 updates: 0, clouds: 0};
+                 updates: 0, clouds: 0, paintMs: 0};
   (window.latentExplorer ??= {}).toy = {state};
 
   // ------------------------------------------------------------ the lab's data
@@ -388,6 +388,7 @@ export function mount({element, trigger, props, watch, server, config}) {
   // and the loss, a new t or field the three field panels
   const dirty = {training: true, field: true};
   const draw = everyFrame(() => {
+    const began = performance.now();
     state.paints += 1;
     const font = fontSize(12);
     const width = Math.max(300, root.clientWidth || 900);
@@ -400,6 +401,7 @@ export function mount({element, trigger, props, watch, server, config}) {
     if (dirty.field) paintField(square(narrow ? width : (width - 40) / 3), font);
     dirty.training = dirty.field = false;
     readouts();
+    state.paintMs = Math.max(state.paintMs, performance.now() - began);   // the longest draw
   });
   const paint = (what = "all") => {
     if (what !== "field") dirty.training = true;
