@@ -173,6 +173,37 @@ def learned_schedule(gamma: LearnedGamma, T: int = 1000) -> DiscreteSchedule:
     return DiscreteSchedule(values, name="learned")
 
 
+class TabulatedSchedule:
+    """For a model (an nn.Module) with `config.schedule`, `T` and `gamma` (a LearnedGamma or
+    None) that set `self._table` (its fixed schedule's tables, or None) in __init__: `schedule`,
+    its DiscreteSchedule, tabulated once, or again while a learned schedule trains or after its
+    weights change (`train`, `load_state_dict`, `forget_schedule`). Put it before nn.Module
+    among the bases."""
+
+    @property
+    def schedule(self) -> DiscreteSchedule:
+        """The discrete tables of this model's schedule. Read once into a local: another thread
+        (a trainer updating a weight average) may drop the table meanwhile."""
+        table = self._table
+        if table is None or (self.training and self.gamma is not None):
+            table = self._table = make_schedule(self.config.schedule, self.T, self.gamma)
+        return table
+
+    def forget_schedule(self) -> None:
+        """Drop the tabulated schedule, after a learned gamma's weights changed in place (the
+        weight average a trainer keeps); the next `schedule` tabulates it again."""
+        if self.gamma is not None:
+            self._table = None
+
+    def train(self, mode: bool = True):
+        self.forget_schedule()
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self.forget_schedule()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
 def make_schedule(name: str, T: int = 1000, gamma: LearnedGamma | None = None) -> DiscreteSchedule:
     """One of SCHEDULES by name ('learned' needs the trained `gamma` module)."""
     check_choice("schedule", name, SCHEDULES)

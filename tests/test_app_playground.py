@@ -14,9 +14,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from app_env import build_pretrained, close_app, launch_app
+from PIL import Image
 
 pytest.importorskip("gradio_client")
 

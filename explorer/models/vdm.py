@@ -22,7 +22,8 @@ from explorer.models.unet import UNet
 from explorer.noise import standard_normal
 from explorer.priors import PRIORS, make_prior
 from explorer.samplers import DEFAULT_TIMESTEP_SPACING, make_sampler
-from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
+from explorer.schedules import (SCHEDULES, DiscreteSchedule, LearnedGamma, TabulatedSchedule,
+                                 make_schedule)
 
 LOSSES = ("elbo", "simple", "weighted")
 
@@ -55,7 +56,7 @@ class VDMConfig:
             raise ValueError("weight_scale must be >= 0 (every step keeps its ELBO weight)")
 
 
-class VDM(nn.Module):
+class VDM(TabulatedSchedule, nn.Module):
     """x_0 (B, 1, 28, 28) in [-1, 1] <-> x_T ~ N(0, I) through T Gaussian steps."""
 
     kind = "vdm"
@@ -75,25 +76,8 @@ class VDM(nn.Module):
         if config.loss == "weighted" and self.gamma is not None:
             self.gamma.requires_grad_(False)   # the schedule stays where the ELBO put it
 
-    # ---- the schedule ----
-
-    @property
-    def schedule(self) -> DiscreteSchedule:
-        """The discrete tables of this model's schedule (tabulated once; re-tabulated while a
-        learned schedule trains)."""
-        if self._table is None or (self.training and self.gamma is not None):
-            self._table = make_schedule(self.config.schedule, self.T, self.gamma)
-        return self._table
-
-    def train(self, mode: bool = True):
-        if self.gamma is not None:
-            self._table = None
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        if self.gamma is not None:
-            self._table = None
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+    # ---- the schedule: `schedule`, `forget_schedule`, `train`, `load_state_dict` come from
+    # explorer.schedules.TabulatedSchedule ----
 
     def gamma_at(self, t: Tensor) -> Tensor:
         """gamma_t = -log SNR(t) for (B,) steps t in 1..T, float32, differentiable if learned."""

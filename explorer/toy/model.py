@@ -22,7 +22,13 @@ from torch import Tensor, nn
 from explorer import diffusion
 from explorer.config import ELBOTerms, check_choice
 from explorer.noise import standard_normal
-from explorer.schedules import SCHEDULES, DiscreteSchedule, LearnedGamma, make_schedule
+from explorer.schedules import (
+    SCHEDULES,
+    DiscreteSchedule,
+    LearnedGamma,
+    TabulatedSchedule,
+    make_schedule,
+)
 
 GAMMA_HIDDEN = 64                        # hidden units of the learned schedule's monotone network
 T_DRAWS: tuple[str, ...] = ("uniform", "log_snr")
@@ -67,7 +73,7 @@ class GammaEmbedding(nn.Module):
         return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)  # (B, 2K)
 
 
-class ToyVDM(nn.Module):
+class ToyVDM(TabulatedSchedule, nn.Module):
     """x_0 (B, 2) <-> x_T ~ N(0, I) through T Gaussian steps; eps_theta is an MLP on
     [x_t, embedding(gamma_t)] with SiLU, its output layer zero so eps_hat starts at 0."""
 
@@ -100,33 +106,8 @@ class ToyVDM(nn.Module):
         nn.init.zeros_(out.bias)
         self.net = nn.Sequential(*layers, out)
 
-    # ---- the schedule ----
-
-    @property
-    def schedule(self) -> DiscreteSchedule:
-        """The discrete tables of this model's schedule (tabulated once; re-tabulated while a
-        learned schedule trains). Read once into a local: another thread (a trainer updating the
-        weight average) may drop the table meanwhile."""
-        table = self._table
-        if table is None or (self.training and self.gamma is not None):
-            table = self._table = make_schedule(self.config.schedule, self.T, self.gamma)
-        return table
-
-    def train(self, mode: bool = True):
-        if self.gamma is not None:
-            self._table = None
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        if self.gamma is not None:
-            self._table = None
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
-    def forget_schedule(self) -> None:
-        """Drop the tabulated schedule, after a learned gamma's weights changed in place (the
-        weight average a Trainer keeps); the next `schedule` tabulates it again."""
-        if self.gamma is not None:
-            self._table = None
+    # ---- the schedule: `schedule`, `forget_schedule`, `train`, `load_state_dict` come from
+    # explorer.schedules.TabulatedSchedule ----
 
     def gamma_at(self, t: Tensor) -> Tensor:
         """gamma_t = -log SNR(t) for (B,) steps t in 1..T, float32, differentiable if learned."""

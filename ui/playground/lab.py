@@ -46,7 +46,7 @@ CORES = max(1, torch.get_num_threads())   # torch's threads at start: the cores 
 
 _TRAINERS = threading.BoundedSemaphore(TRAINING_AT_ONCE)
 _IDS = itertools.count(1)
-_labs: OrderedDict[str, "Lab"] = OrderedDict()
+_labs: OrderedDict[str, Lab] = OrderedDict()
 _guard = threading.Lock()
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from explorer.toy.data import MAX_POINTS, SET_NAMES, SETS
 from explorer.schedules import SCHEDULES
+from explorer.toy.data import MAX_POINTS, SET_NAMES, SETS
 
 from ..common import caption, file_out, seed_box
 from ..page import view
