@@ -8,27 +8,15 @@ downloads come back as files. No error may appear. Screenshots go to artifacts/b
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from app_env import REPO, build_pretrained, close_app, launch_app
-from test_browser import ARGS, CHROMIUM, WAIT, open_page
+from test_browser import WAIT, open_page, served  # noqa: F401  (served: the app and browser)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
-ARTIFACTS = REPO / "artifacts" / "browser"
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = build_pretrained(tmp_path_factory.mktemp("pretrained"))
-    app, url = launch_app(root)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser, url
-        browser.close()
-    close_app(app)
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 
 
 def toy(page, expression: str):
@@ -41,7 +29,7 @@ def paths(page, expression: str):
 
 @pytest.mark.slow
 def test_train_scrub_draw_and_trajectories(served):
-    browser, url = served
+    browser, url, _ = served
     page = open_page(browser, f"{url}?tab=playground&data=spiral")
     view = page.locator("#toy-view")
     expect(view.locator(".le-toy-data")).to_be_visible()

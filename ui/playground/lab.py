@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -225,7 +225,7 @@ def reconfigure(lab: Lab | None, settings: Settings, drawn: np.ndarray | None = 
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    return (a is None) == (b is None) and (a is None or (a.shape == b.shape and np.array_equal(a, b)))
+    return a is b or (a is not None and b is not None and np.array_equal(a, b))
 
 
 def digest(points: np.ndarray) -> str:
@@ -376,7 +376,3 @@ def summary(lab: Lab) -> dict:
     if lab.floor and terms:
         out["diffusion_over_floor"] = round(float(terms["diffusion"]) / lab.floor, 4)
     return out
-
-
-def with_settings(lab: Lab, **changes) -> Settings:
-    return replace(lab.settings, **changes)

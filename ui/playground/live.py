@@ -16,8 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from explorer.toy.data import check_points
-
 from ..page import float32_b64
 from . import lab as labs
 from . import views
@@ -115,8 +113,8 @@ async def field(asked: dict) -> dict:
     """The field at the page's t ({"key", "t", "grid", "which"}): views.field."""
     try:
         lab, asked = _asked(asked)
-        return await _compute(views.field, lab, asked.get("t"), asked.get("grid", 25),
-                              asked.get("which", "eps"))
+        return await _compute(lambda: views.field_message(lab, views.field(
+            lab, asked.get("t"), asked.get("grid", 25), asked.get("which", "eps"))))
     except ValueError as e:
         return _failed(e)
 
@@ -131,11 +129,6 @@ async def trajectories(asked: dict) -> dict:
         return views.trajectories_message(result)
     except ValueError as e:
         return _failed(e)
-
-
-def drawn_points(value) -> np.ndarray:
-    """Points the page sent as drawn ([[x, y], ...]), checked (explorer.toy.data.check_points)."""
-    return check_points(value)
 
 
 SERVER_FUNCTIONS = [follow, train, pause, stop, field, trajectories]

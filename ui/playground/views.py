@@ -9,10 +9,11 @@ from explorer/ (explorer.diffusion, explorer.samplers, explorer.sampling, explor
 
 from __future__ import annotations
 
-import base64
 import io
 import json
+import tempfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from explorer.samplers import make_sampler
 from explorer.sampling import sample_progressive, step_generator
 from explorer.toy.data import BOX, MAX_POINTS  # noqa: F401  (the view's config)
 from explorer.toy.exact import ExactDenoiser, density_grid, eps_error_by_t, grid_points
+from explorer.toy.export import save_toy
 from explorer.validate import check_int, check_seed
 
 from ..common import csv_file, data_file
@@ -64,10 +66,10 @@ def view_data(lab: Lab, scene_t: int | None = None) -> dict:
 # ---------------------------------------------------------------- the field at t
 
 def field(lab: Lab, t: int, grid: int = 25, which: str = "eps") -> dict:
-    """At step t (1..T): eps_hat of the network and the exact eps* (or the scores,
-    -eps / sqrt(1 - alpha_bar_t)) on a grid x grid of cell centres, the gap |eps_hat - eps*|,
-    the exact density q(x_t) on a DENSITY grid, and E||eps - eps_hat||^2 beside
-    E||eps - eps*||^2 at t (the loss at this t, and its floor)."""
+    """At step t (1..T), on a grid x grid of cell centres `points` (grid^2, 2): eps_hat of the
+    network `learned` and the exact eps* `exact` (or the scores, -eps / sqrt(1 - alpha_bar_t)),
+    float32 (grid^2, 2); the gap |eps_hat - eps*| (grid^2,); and `mse`, E||eps - eps_hat||^2
+    beside E||eps - eps*||^2 at t (the loss at this t, and its floor)."""
     grid = check_int("grid", grid, *GRID)
     if which not in ("eps", "score"):
         raise ValueError(f"unknown field {which!r}; valid: 'eps', 'score'")
@@ -85,22 +87,21 @@ def field(lab: Lab, t: int, grid: int = 25, which: str = "eps") -> dict:
     with torch.no_grad():
         errors = [float(eps_error_by_t(m, lab.points, s, [t], 2048, g)[0])
                   for m in (lab.net.predict_noise, exact)]
-    return {"t": t, "grid": grid, "which": which, "lab": lab.id,
-            "learned": float32_b64((learned * scale).numpy()),
-            "exact": float32_b64((optimal * scale).numpy()),
-            "gap": float32_b64(gap.numpy()), "gap_mean": float(gap.mean()),
-            "density": float32_b64(density_grid(lab.points, s, t, DENSITY)),
-            "density_side": DENSITY, "mse": {"learned": errors[0], "exact": errors[1]},
-            "iteration": lab.iteration}
+    return {"t": t, "grid": grid, "which": which, "points": x.numpy(),
+            "learned": (learned * scale).numpy().astype(np.float32),
+            "exact": (optimal * scale).numpy().astype(np.float32),
+            "gap": gap.numpy().astype(np.float32), "gap_mean": float(gap.mean()),
+            "mse": {"learned": errors[0], "exact": errors[1]}}
 
 
-def field_arrays(out: dict) -> dict:
-    """`field`'s arrays back from base64: the grid's points (grid^2, 2), learned and exact
-    (grid^2, 2), gap (grid^2,)."""
-    decode = lambda b64: np.frombuffer(base64.b64decode(b64), dtype="<f4")   # noqa: E731
-    return {"points": grid_points(out["grid"]).numpy(),
-            "learned": decode(out["learned"]).reshape(-1, 2),
-            "exact": decode(out["exact"]).reshape(-1, 2), "gap": decode(out["gap"])}
+def field_message(lab: Lab, out: dict) -> dict:
+    """`field` as the page receives it: its arrays in base64 float32, with the exact density
+    q(x_t) on a DENSITY grid for the contours."""
+    return {"t": out["t"], "grid": out["grid"], "which": out["which"], "lab": lab.id,
+            **{k: float32_b64(out[k]) for k in ("learned", "exact", "gap")},
+            "gap_mean": out["gap_mean"], "mse": out["mse"], "iteration": lab.iteration,
+            "density": float32_b64(density_grid(lab.points, lab.net.schedule, out["t"], DENSITY)),
+            "density_side": DENSITY}
 
 
 # ---------------------------------------------------------------- trajectories
@@ -175,10 +176,6 @@ def trajectories_csv(result: dict) -> str:
 def model_zip(lab: Lab) -> str:
     """The trained model as the shipped ones are saved (safetensors weights + JSON config,
     the training settings and its data), zipped."""
-    import tempfile
-    from pathlib import Path
-
-    from explorer.toy.export import save_toy
     with tempfile.TemporaryDirectory() as folder:
         save_toy(lab.net, lab.points, folder, lab.trainer.config, lab.iteration)
         buffer = io.BytesIO()

@@ -13,11 +13,13 @@ import time
 
 import gradio as gr
 
+from explorer.toy.data import check_points
+
 from ..common import friendly, reveal
 from ..events import api, on
 from ..page import event_data, view_event
 from . import lab as labs
-from . import live, views
+from . import views
 from .layout import PlaygroundTab
 
 TRAIN_REPORT_S = 0.5              # the API's training stream: one message this often
@@ -52,7 +54,7 @@ def reconfigure_view(data, size, seed, schedule, width, depth, lr, iterations, b
 def draw_view(data, size, seed, schedule, width, depth, lr, iterations, batch, state,
               evt: gr.EventData):
     """Points drawn on the data plot ({"points": [[x, y], ...]}): a lab on them."""
-    drawn = live.drawn_points(event_data(evt).get("points"))
+    drawn = check_points(event_data(evt).get("points"))
     settings = _settings("drawn", size, seed, schedule, width, depth, lr, iterations, batch)
     lab = labs.reconfigure(state if isinstance(state, labs.Lab) else None, settings, drawn)
     value = views.view_data(lab)
@@ -78,7 +80,7 @@ def setup(data, size, seed, schedule, width, depth, lr, iterations, batch, point
     drawn = None
     if data == "drawn":
         try:
-            drawn = live.drawn_points(json.loads(points or "null"))
+            drawn = check_points(json.loads(points or "null"))
         except json.JSONDecodeError as e:
             raise ValueError(f"points: not JSON ({e.msg}); valid: [[x, y], ...]") from None
         except ValueError as e:
@@ -113,13 +115,9 @@ def stop(state):
 def field(state, t, grid, which):
     """The field at t as numbers: the grid's points, eps_hat, eps* (or the scores), the gap
     |eps_hat - eps*| and, at t, E||eps - eps_hat||^2 beside the exact E||eps - eps*||^2."""
-    lab = _lab(state)
-    out = views.field(lab, t, grid, which)
-    arrays = views.field_arrays(out)
+    out = views.field(_lab(state), t, grid, which)
     return {"t": out["t"], "grid": out["grid"], "which": which,
-            "points": arrays["points"].round(5).tolist(),
-            "learned": arrays["learned"].round(5).tolist(),
-            "exact": arrays["exact"].round(5).tolist(), "gap": arrays["gap"].round(5).tolist(),
+            **{k: out[k].round(5).tolist() for k in ("points", "learned", "exact", "gap")},
             "gap_mean": out["gap_mean"], "mse_at_t": out["mse"]}
 
 
