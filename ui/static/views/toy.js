@@ -246,6 +246,8 @@ export function mount({element, trigger, props, watch, server, config}) {
   const title = (ctx, text, font) => {
     ctx.save();
     ctx.font = `${font}px sans-serif`;
+    ctx.fillStyle = "rgba(255,255,255,0.85)";          // readable over arrows and points
+    ctx.fillRect(2, 2, ctx.measureText(text).width + 8, font + 5);
     ctx.fillStyle = COLORS.ink;
     ctx.textBaseline = "top";
     ctx.fillText(text, 6, 4);
@@ -283,7 +285,10 @@ export function mount({element, trigger, props, watch, server, config}) {
     if (Number.isFinite(state.floor)) {
       line(ctx, plot, [0, end], [state.floor, state.floor], TERM_COLORS.diffusion, 1.5, [6, 4]);
     }
-    legend(ctx, [...TERMS.map((n) => [n, TERM_COLORS[n]]), ["- - exact denoiser's diffusion term", TERM_COLORS.diffusion]],
+    const narrow = width < 600;                        // a phone: short names, one row
+    const names = narrow ? {reconstruction: "recon.", diffusion: "diff."} : {};
+    legend(ctx, [...TERMS.map((n) => [names[n] ?? n, TERM_COLORS[n]]),
+                 [narrow ? "- - floor" : "- - exact denoiser's diffusion term", TERM_COLORS.diffusion]],
            plot.box.left, plot.box.bottom + font * 2.3, font * 0.85);
   };
   const paintField = (side, font) => {
