@@ -79,9 +79,14 @@ def start(device: str = "cpu") -> World:
     return world
 
 
-def stop(world: World) -> None:
-    """Leave the process group (nothing for one process)."""
+def stop(world: World, together: bool = False) -> None:
+    """Leave the process group (nothing for one process). `together`: first wait until every
+    rank is leaving too (a run that ended well): a gloo rank whose peers tear their connections
+    down while it still holds them can abort at exit ("terminate called without an active
+    exception", seen on a loaded 2-core machine while rank 0 was still saving)."""
     if world.distributed and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

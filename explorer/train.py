@@ -172,9 +172,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     world = distributed.start(args.device)
     try:
-        return _train(args, world)
-    finally:
-        distributed.stop(world)
+        code = _train(args, world)
+    except BaseException:
+        distributed.stop(world)                 # no barrier: the other ranks may never come
+        raise
+    distributed.stop(world, together=True)
+    return code
 
 
 def _train(args, world: distributed.World) -> int:
