@@ -11,8 +11,9 @@ import gradio as gr
 
 from ..common import caption, file_out, picture_out, seed_box
 from ..maps import MapPanel, create_map_panel
+from ..page import view
 from ..panel import TabHeader, create_tab_header
-from . import views
+from . import views, walk as walk_
 
 NAMES = ("hvae",)
 
@@ -43,6 +44,7 @@ class HVAETab:
     anc_t: gr.Slider
     anc_seed: gr.Number
     ancestral: gr.Image
+    walk: gr.HTML
 
     @property
     def layer_sliders(self) -> list[gr.Slider]:
@@ -97,11 +99,12 @@ def create(dataset: str) -> HVAETab:
     caption("Move only $z_k$ from A's encoder mean to B's (lerp, slerp); the layers below follow "
             "at their prior means $\\mathbb{E}[p(z_{l}|z_{l+1})]$. At $k = 1$ this is a plain "
             "latent interpolation; higher up, the end frames show what layer $k$ keeps of A and "
-            "B.")
-    with gr.Row():
-        itp_layer = layer_slider("hvae-itp-layer")
-        frames = gr.Slider(2, views.FRAMES_MAX, value=8, step=1, label="frames N",
-                           elem_id="hvae-frames")
+            "B. Drag $w$ or press Play: this browser decodes each frame as you move; the strips "
+            "below are for slides.")
+    itp_layer = layer_slider("hvae-itp-layer")
+    walk = view("walk", "hvae-walk", config=walk_.CONFIG, server_functions=[walk_.frames])
+    frames = gr.Slider(2, views.FRAMES_MAX, value=8, step=1, label="frames N",
+                       elem_id="hvae-frames")
     lerp_img = picture_out("hvae-lerp", "lerp")
     slerp_img = picture_out("hvae-slerp", "slerp")
     norms = gr.Plot(label="||z_k|| along each path", elem_id="hvae-norms")
@@ -130,4 +133,4 @@ def create(dataset: str) -> HVAETab:
     ancestral = picture_out("hvae-ancestral", "z_L -> ... -> z_1 -> x")
     return HVAETab(header, seed, pair, terms, numbers, layers, res_layer, res_t, res_n, res_seed,
                    below, res_button, resampled, itp_layer, frames, lerp_img, slerp_img, norms,
-                   itp_gif, maps, anc_n, anc_t, anc_seed, ancestral)
+                   itp_gif, maps, anc_n, anc_t, anc_seed, ancestral, walk)

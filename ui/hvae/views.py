@@ -141,10 +141,25 @@ def resample(dataset: str, index, image, layer: int = 1, temperature: float = 1.
 
 
 @torch.no_grad()
+def layer_endpoints(model, dataset, index_a, image_a, index_b, image_b, k: int):
+    """The interpolation's ends at list index k: pixels of A and B (uint8 (28, 28)) and the
+    encoder means of their z_{k+1}, (C, H, W) each."""
+    pa, _, latents_a = _means(model, dataset, index_a, image_a, ("index_a", "image_a"))
+    pb, _, latents_b = _means(model, dataset, index_b, image_b, ("index_b", "image_b"))
+    return pa, pb, latents_a[k].z[0], latents_b[k].z[0]
+
+
 def _layer_paths(model, dataset, index_a, image_a, index_b, image_b, k, frames):
-    za = _means(model, dataset, index_a, image_a, ("index_a", "image_a"))[2][k].z[0]
-    zb = _means(model, dataset, index_b, image_b, ("index_b", "image_b"))[2][k].z[0]
+    _, _, za, zb = layer_endpoints(model, dataset, index_a, image_a, index_b, image_b, k)
     return {m: latent_path(za, zb, frames, m) for m in PATHS}            # (F, C, H, W)
+
+
+@torch.no_grad()
+def decode_at(model, k: int, z: torch.Tensor) -> torch.Tensor:
+    """mean p(x|z_1) (F, 1, 28, 28) with layer list index k at z (F, C, H, W) and the layers
+    below it at their prior means (the layers above do not reach x)."""
+    fixed = [None] * k + [z] + [None] * (model.num_layers - k - 1)
+    return model.decode(fixed, 0.0).x_mean
 
 
 @torch.no_grad()
@@ -158,10 +173,7 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, layer: int = 1
     frames = check_int("frames", frames, 2, FRAMES_MAX)
     paths = _layer_paths(model, dataset, index_a, image_a, index_b, image_b, k, frames)
     labels = [f"{w:.2f}" for w in np.linspace(0, 1, frames)]
-    decoded = {}
-    for m, z in paths.items():
-        fixed = [None] * k + [z] + [None] * (model.num_layers - k - 1)
-        decoded[m] = to_uint8(model.decode(fixed, 0.0).x_mean)                 # (F, 28, 28)
+    decoded = {m: to_uint8(decode_at(model, k, z)) for m, z in paths.items()}   # (F, 28, 28)
     strips = [strip(list(images), labels, row_label=f"{m} z_{k + 1}")
               for m, images in decoded.items()]
     norms = {m: z.flatten(1).norm(dim=1).numpy() for m, z in paths.items()}

@@ -7,7 +7,7 @@ import gradio as gr
 
 from ..events import on
 from ..panel import InputPanel
-from . import views
+from . import views, walk
 from .layout import HVAETab
 
 PROJECTION_LIMIT = dict(concurrency_limit=1, concurrency_id="projection")
@@ -37,6 +37,10 @@ def wire(tab: HVAETab, page: gr.HTML, dataset: gr.Radio, panel: InputPanel) -> N
     on(views.interpolate, [dataset, *ab, tab.itp_layer, tab.frames],
        [tab.lerp, tab.slerp, tab.norms, tab.itp_gif], api_name="hvae_interpolate",
        user=[tab.itp_layer.change, tab.frames.change], auto=[page.load, *slots_changed])
+    # the live walk: its ends once per A, B and layer; the page walks and decodes (walk.py)
+    on(walk.view_data, [dataset, *ab, tab.itp_layer], tab.walk, api_name="hvae_walk_view",
+       api_visibility="undocumented", user=[tab.itp_layer.change],
+       auto=[page.load, *slots_changed])
 
     maps = tab.maps
     on(views.project, [dataset, maps.leading, maps.method, maps.perplexity, *ab, tab.frames],

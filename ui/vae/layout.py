@@ -10,8 +10,9 @@ import gradio as gr
 
 from ..common import caption, file_out, picture_out, seed_box
 from ..maps import MapPanel, create_map_panel
+from ..page import view
 from ..panel import TabHeader, banner_text, create_tab_header
-from . import views
+from . import views, walk as walk_
 
 NAMES = ("vae", "vae2d")
 
@@ -42,6 +43,7 @@ class VAETab:
     manifold_note: gr.Markdown
     manifold: gr.Plot
     hovered2d: gr.Image
+    walk: gr.HTML
 
 
 def create(dataset: str) -> VAETab:
@@ -83,7 +85,10 @@ def create(dataset: str) -> VAETab:
             "drops below the $\\approx\\sqrt{D}$ shell that $\\mathcal{N}(0, I)$ samples live on; "
             "**slerp** $z_w = \\frac{\\sin((1-w)\\Omega)}{\\sin \\Omega} z_A + "
             "\\frac{\\sin(w\\Omega)}{\\sin \\Omega} z_B$ follows the great circle. "
-            "**pixels** $(1-w) A + w B$ is the cross-fade a latent space should beat.")
+            "**pixels** $(1-w) A + w B$ is the cross-fade a latent space should beat. "
+            "Drag $w$ or press Play: this browser decodes each frame as you move; the strips "
+            "below are for slides.")
+    walk = view("walk", "vae-walk", config=walk_.CONFIG, server_functions=[walk_.frames])
     frames = gr.Slider(2, views.FRAMES_MAX, value=8, step=1, label="frames N",
                        elem_id="vae-frames")
     lerp_img, slerp_img, fade_img = (picture_out(f"vae-{key}", label) for key, label in
@@ -120,4 +125,4 @@ def create(dataset: str) -> VAETab:
                              elem_classes="pixelated")
     return VAETab(header, k, seed, pair, posterior, draws, terms, numbers, n, temperature,
                   sample_seed, samples, frames, lerp_img, slerp_img, fade_img, norms, itp_gif,
-                  maps, grid_n, extent, manifold_note, manifold, hovered2d)
+                  maps, grid_n, extent, manifold_note, manifold, hovered2d, walk)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from explorer.data import to_float, to_uint8
-from explorer.latent import PATHS, interpolate as latent_path
+from explorer.latent import PATHS, interpolate as latent_path, lerp
 
 from .. import maps
 from ..common import (PIXEL, check_float, check_int, check_seed, compose, interpolation_gif,
@@ -73,11 +73,17 @@ def sample(dataset: str, n: int = 16, temperature: float = 1.0, seed: int = 0) -
 
 
 @torch.no_grad()
-def _path_latents(model, dataset, index_a, image_a, index_b, image_b, frames):
-    """Pixels of A and B and the latent means along lerp and slerp: {path: (F, D)}."""
+def endpoints(model, dataset, index_a, image_a, index_b, image_b):
+    """The interpolation's ends: pixels of A and B (uint8 (28, 28)) and their latent means
+    mu(A), mu(B) (D,)."""
     pa, xa = _x(dataset, index_a, image_a, ("index_a", "image_a"))
     pb, xb = _x(dataset, index_b, image_b, ("index_b", "image_b"))
-    mu_a, mu_b = model.encode(xa)[0][0], model.encode(xb)[0][0]
+    return pa, pb, model.encode(xa)[0][0], model.encode(xb)[0][0]
+
+
+def _path_latents(model, dataset, index_a, image_a, index_b, image_b, frames):
+    """Pixels of A and B and the latent means along lerp and slerp: {path: (F, D)}."""
+    pa, pb, mu_a, mu_b = endpoints(model, dataset, index_a, image_a, index_b, image_b)
     return pa, pb, {m: latent_path(mu_a, mu_b, frames, m) for m in PATHS}
 
 
@@ -92,8 +98,7 @@ def interpolate(dataset: str, index_a, image_a, index_b, image_b, frames: int = 
     w = torch.linspace(0, 1, frames)
     labels = [f"{v:.2f}" for v in w.tolist()]
     decoded = {m: to_uint8(model.decode_mean(z)) for m, z in paths.items()}      # (F, 28, 28)
-    w4 = w[:, None, None, None]
-    fade = to_uint8((1 - w4) * to_float(pa[None]) + w4 * to_float(pb[None]))   # (F, 28, 28)
+    fade = to_uint8(lerp(to_float(pa[None])[0], to_float(pb[None])[0], w))   # (F, 28, 28)
     strips = [strip(list(images), labels, row_label=m) for m, images in decoded.items()]
     strips.append(strip(list(fade), labels, row_label="pixels"))
     norms = {m: z.norm(dim=1).numpy() for m, z in paths.items()}

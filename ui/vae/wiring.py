@@ -7,7 +7,7 @@ import gradio as gr
 
 from ..events import on
 from ..panel import InputPanel, banner_text
-from . import views
+from . import views, walk
 from .layout import VAETab
 
 PROJECTION_LIMIT = dict(concurrency_limit=1, concurrency_id="projection")  # t-SNE: one at a time
@@ -27,6 +27,9 @@ def wire(tab: VAETab, page: gr.HTML, dataset: gr.Radio, panel: InputPanel) -> No
     on(views.interpolate, [dataset, *ab, tab.frames],
        [tab.lerp, tab.slerp, tab.fade, tab.norms, tab.itp_gif], api_name="vae_interpolate",
        user=[tab.frames.change], auto=[page.load, *slots_changed])
+    # the live walk: its ends once per A and B; the page walks and decodes (ui/vae/walk.py)
+    on(walk.view_data, [dataset, *ab], tab.walk, api_name="vae_walk_view",
+       api_visibility="undocumented", auto=[page.load, *slots_changed])
 
     maps = tab.maps
     # a new A or B (a dataset switch brings both) redraws the map: from the cache once fitted

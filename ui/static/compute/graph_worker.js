@@ -1,6 +1,10 @@
-// The worker that owns the eps-network's onnxruntime-web session (lib/eps.js starts it and is
-// its only client). Messages, each with an `id` its answer repeats:
+// The worker that owns one ONNX graph's onnxruntime-web session (lib/eps.js starts it and is
+// its only client): any graph the app ships (ui/compute.py GRAPHS), named by its config. Messages,
+// each with an `id` its answer repeats:
 //   {type: "open", config}  -> {timings: {runtime, fetch, sha256, session} ms}  load both
+//   {type: "run", feeds}    -> {outputs: {name: Float32Array}}  one call of the graph; feeds:
+//                              {input name: {type: "float32" | "int64", data, dims}}
+//   the VDM's eps-network (its inputs x_t and t, in the order onnx.json names them):
 //   {type: "eps", x, t}     -> {eps: Float32Array (B * 784)}  x: Float32Array (B * 784),
 //                                                            t: BigInt64Array (B)
 //   {type: "steps", x, k, rules, noise, x0Before}
@@ -19,7 +23,7 @@ import {takeStep} from "../lib/sampler.js";
 
 let ort = null;
 let session = null;
-let names = null;                       // {inputs: [x_t, t], outputs: [eps]} of the graph
+let names = null;                       // {inputs, outputs} of the graph, as onnx.json names them
 let queue = Promise.resolve();
 const halted = new Set();               // ids of "steps" requests to end
 
@@ -37,14 +41,17 @@ async function handle(message) {
   if (message.type === "open") {
     const timings = await open(message.config);
     self.postMessage({id: message.id, timings});
+  } else if (message.type === "run") {
+    const outputs = await runFeeds(message.feeds);
+    self.postMessage({id: message.id, outputs}, Object.values(outputs).map((o) => o.buffer));
   } else if (message.type === "eps") {
-    const eps = await run(message.x, message.t);
+    const eps = await epsOf(message.x, message.t);
     self.postMessage({id: message.id, eps}, [eps.buffer]);
   } else if (message.type === "steps") {
     const taken = await steps(message);
     self.postMessage({id: message.id, done: taken});
   } else {
-    throw new Error(`unknown request ${JSON.stringify(message.type)}; valid: open, eps, steps, halt`);
+    throw new Error(`unknown request ${JSON.stringify(message.type)}; valid: open, run, eps, steps, halt`);
   }
 }
 
@@ -71,7 +78,7 @@ async function open(config) {
                       "server recorded: it is not the graph the app ships; reload the page");
     }
   } else {
-    console.warn("eps network: no crypto.subtle here (not a secure context): graph not checked");
+    console.warn(`${config.graph.label ?? "network"}: no crypto.subtle here (not a secure context): graph not checked`);
   }
   const t3 = performance.now();
   session = await ort.InferenceSession.create(new Uint8Array(bytes), {
@@ -80,15 +87,30 @@ async function open(config) {
   return {runtime: t1 - t0, fetch: t2 - t1, sha256: t3 - t2, session: performance.now() - t3};
 }
 
-/** eps_theta(x_t, t) for B images; the output's own buffer, to be transferred. */
-async function run(x, t) {
+/** Every output of one call of the graph on `feeds` ({name: {type, data, dims}}), each in a
+ *  buffer of its own, to be transferred. */
+async function runFeeds(feeds) {
   if (!session) throw new Error("no graph loaded: open first");
-  const [xName, tName] = names.inputs;
-  const feeds = {[xName]: new ort.Tensor("float32", x, [t.length, 1, 28, 28]),
-                 [tName]: new ort.Tensor("int64", t, [t.length])};
-  const out = (await session.run(feeds))[names.outputs[0]];
-  const data = out.data;
-  // transfer needs a buffer of exactly this array
+  const tensors = {};
+  for (const name of names.inputs) {
+    const feed = feeds[name];
+    if (!feed) throw new Error(`no input ${JSON.stringify(name)}; the graph takes ${names.inputs.join(", ")}`);
+    tensors[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
+  }
+  const results = await session.run(tensors);
+  return Object.fromEntries(names.outputs.map((name) => [name, owned(results[name].data)]));
+}
+
+/** eps_theta(x_t, t) for B images; the output's own buffer, to be transferred. */
+async function epsOf(x, t) {
+  const [xName, tName] = names ? names.inputs : [];
+  const outputs = await runFeeds({[xName]: {type: "float32", data: x, dims: [t.length, 1, 28, 28]},
+                                  [tName]: {type: "int64", data: t, dims: [t.length]}});
+  return outputs[names.outputs[0]];
+}
+
+/** The array in a buffer of exactly its size (what transfer needs). */
+function owned(data) {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
 }
 
@@ -99,7 +121,7 @@ async function steps({id, x, k, rules, noise, x0Before}) {
   try {
     for (let i = 0; i < rules.length && !halted.has(id); i++) {
       const rule = rules[i];
-      const epsHat = await run(x, BigInt64Array.of(BigInt(rule.t)));
+      const epsHat = await epsOf(x, BigInt64Array.of(BigInt(rule.t)));
       const out = takeStep(rule, x, epsHat, noise[i], before);
       taken += 1;
       x = out.x.slice();                          // the next step's input (out.x is sent)

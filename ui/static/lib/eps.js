@@ -1,13 +1,16 @@
-// The VDM's noise prediction eps_theta(x_t, t), run by the page itself: onnxruntime-web (served
-// by the app, WebAssembly, one thread) in a module worker (compute/eps_worker.js) that owns the
-// session. This side only checks and posts arrays and gets arrays back: the main thread does no
-// model work, so a slow step never blocks painting.
+// Networks run by the page itself: onnxruntime-web (served by the app, WebAssembly, one thread)
+// in a module worker (compute/graph_worker.js) that owns one graph's session. This side only
+// checks and posts arrays and gets arrays back: the main thread does no model work, so a slow
+// call never blocks painting.
 //
-// `config` is what the server gives (ui/compute.py page_compute): URLs relative to the page of
-// the runtime and the graph, the graph's SHA-256, its input and output names and T.
+// `config` is what the server gives (ui/compute.py graph_config / page_compute): URLs relative
+// to the page of the runtime and the graph, the graph's name, SHA-256, input and output names
+// (and T for the VDM's eps-network).
 //
-//     const net = await openEps(config);          // the worker loads runtime and graph
-//     const eps = await net.eps(x, 500);          // x: Float32Array of B * 784, t: 1..T
+//     const net = await openGraph(config);        // any shipped graph: a decoder, say
+//     const {x} = await net.run({z: {type: "float32", data: z, dims: [2, 32]}});
+//     const eps = await openEps(config);          // the VDM's eps-network, with its run's steps
+//     await eps.eps(x, 500);                      // x: Float32Array of B * 784, t: 1..T
 //     net.terminate();
 
 export const PIXELS = 28 * 28;                    // one image, (1, 28, 28)
@@ -55,21 +58,33 @@ export function absolute(config, base) {
           graph: {...config.graph, url: url(config.graph.url)}};
 }
 
-/** Start the worker and load the runtime and the graph in it (its SHA-256 checked). Resolves
- *  to {eps(x, t) -> Promise<Float32Array of B * 784>, terminate(), timings}; rejects with the
- *  reason it could not load. */
-export async function openEps(config) {
-  if (!supported()) {
-    throw new Error("eps network: this browser lacks WebAssembly or module workers");
-  }
-  const worker = new Worker(new URL("../compute/eps_worker.js", import.meta.url), {type: "module"});
-  return connect(worker, absolute(config, document.baseURI));
+/** What a graph's messages call it: its label from the server, else its name. */
+export function labelOf(config) {
+  return config.graph.label ?? config.graph.name ?? "network";
 }
 
-/** The client over a started worker (anything with postMessage, terminate and the on*
- *  handlers): each request gets an id, its answer settles that request. The worker answers one
- *  at a time, in order. */
-export async function connect(worker, config) {
+/** Start a worker on graph `config.graph` (its SHA-256 checked). Resolves to
+ *  {run(feeds) -> Promise<{output name: Float32Array}>, terminate(), timings}; rejects with the
+ *  reason it could not load. */
+export async function openGraph(config) {
+  return connectGraph(startWorker(labelOf(config)), absolute(config, document.baseURI));
+}
+
+/** The VDM's eps-network: `openGraph` with eps(x, t) -> Promise<Float32Array of B * 784> and a
+ *  run's steps taken in the worker (`connect`). */
+export async function openEps(config) {
+  return connect(startWorker("eps network"), absolute(config, document.baseURI));
+}
+
+function startWorker(label) {
+  if (!supported()) throw new Error(`${label}: this browser lacks WebAssembly or module workers`);
+  return new Worker(new URL("../compute/graph_worker.js", import.meta.url), {type: "module"});
+}
+
+/** The client of any graph over a started worker (anything with postMessage, terminate and the
+ *  on* handlers): each request gets an id, its answer settles that request. The worker answers
+ *  one at a time, in order. Errors say `label` first. */
+export async function connectGraph(worker, config, label = labelOf(config)) {
   const pending = new Map();                     // id -> {resolve, reject}
   let next = 0;
   let closed = null;                             // why no request can be made any more
@@ -86,15 +101,15 @@ export async function connect(worker, config) {
       return;
     }
     pending.delete(data.id);
-    if (data.error !== undefined) request.reject(new Error(`eps network: ${data.error}`));
+    if (data.error !== undefined) request.reject(new Error(`${label}: ${data.error}`));
     else request.resolve(data);
   };
   worker.onerror = (event) => {
     event.preventDefault?.();                    // reported here, not as an uncaught error
     worker.terminate();
-    close(`eps network: the worker stopped (${event.message || "its script did not load"})`);
+    close(`${label}: the worker stopped (${event.message || "its script did not load"})`);
   };
-  worker.onmessageerror = () => close("eps network: a reply could not be read");
+  worker.onmessageerror = () => close(`${label}: a reply could not be read`);
   const ask = (message, transfer = [], progress = null, sent = () => {}) =>
     new Promise((resolve, reject) => {
       if (closed) return reject(new Error(closed));
@@ -112,9 +127,34 @@ export async function connect(worker, config) {
     close(error.message);
     throw error;
   }
-  const T = config.graph.T;
   return {
     timings: opened.timings,                     // ms: runtime, fetch, sha256, session
+    /** One call of the graph: feeds {input name: {type: "float32" | "int64", data, dims}}
+     *  (copied: the caller keeps its arrays) -> {output name: Float32Array}. */
+    run(feeds) {
+      const copies = Object.fromEntries(Object.entries(feeds).map(([name, feed]) =>
+        [name, {...feed, data: feed.data.slice()}]));
+      return ask({type: "run", feeds: copies}, Object.values(copies).map((f) => f.data.buffer))
+        .then((reply) => reply.outputs);
+    },
+    // the raw channel, for clients built on this one (`connect`)
+    ask,
+    post: (message) => { if (!closed) worker.postMessage(message); },
+    terminate() {
+      worker.terminate();
+      close(`${label}: terminated`);
+    },
+  };
+}
+
+/** The VDM's eps-network over a started worker: `connectGraph` with eps(x, t) and steps. */
+export async function connect(worker, config) {
+  const net = await connectGraph(worker, config, "eps network");
+  const {ask, post} = net;
+  const T = config.graph.T;
+  return {
+    timings: net.timings,
+    terminate: net.terminate,
     /** eps_theta(x_t, t) of B images: x (B * 784 float32, row-major), t a step or B steps. */
     eps(x, t) {
       let steps;
@@ -139,16 +179,12 @@ export async function connect(worker, config) {
                        x0Before: x0Before ? x0Before.slice() : null};
       const done = ask(message, [], onStep, (sentId) => {
         id = sentId;
-        if (halt) worker.postMessage({type: "halt", target: id});
+        if (halt) post({type: "halt", target: id});
       }).then((reply) => reply.done);
       return {done, halt() {
         halt = true;
-        if (id !== null && !closed) worker.postMessage({type: "halt", target: id});
+        if (id !== null) post({type: "halt", target: id});
       }};
-    },
-    terminate() {
-      worker.terminate();
-      close("eps network: terminated");
     },
   };
 }
