@@ -1,6 +1,6 @@
 """`python -m bench.page_eps`: the VDM's eps-network run by the page (ui/static/lib/eps.js: the
 vendored onnxruntime-web in a module worker, one thread) on the shipped models, in headless
-Debian Chromium, printed as a "## Page compute" markdown section (`--write`: also put into
+Debian Chromium, printed as its "## Page compute: the VDM's eps-network" markdown section (`--write`: also put into
 BENCHMARKS.md, the rest of the file kept).
 
 For each dataset, in a fresh browser context (empty HTTP cache), on the app's page once the app
@@ -43,7 +43,7 @@ from explorer.checkpoint import load_checkpoint
 from explorer.data import DATASETS
 from explorer.paths import checkpoint_stem
 
-HEADING = "## Page compute"
+HEADING = "## Page compute: the VDM's eps-network"   # owns this section only (page_walk owns its own)
 MODULE = "gradio_api/file=" + (REPO / "ui" / "static" / "lib" / "eps.js").as_posix()
 EPS_TARGET_MS, PARITY_TARGET = 10.0, 1e-4
 CALLS, WARMUP = 200, 20
@@ -198,7 +198,7 @@ def section(m: dict) -> str:
 
     load = m["machine"]["loadavg"]
     lines = [
-        f"{HEADING}: the VDM's eps-network in the browser (onnxruntime-web, WebAssembly)", "",
+        f"{HEADING} in the browser (onnxruntime-web, WebAssembly)", "",
         f"Written by `python -m bench.page_eps` on {m['when']} (commit {m['commit']}); do not "
         "edit by hand. `python app.py` with the shipped models; headless Debian Chromium; "
         "ui/static/lib/eps.js in the page, its module worker running vdm_eps.onnx on one "
