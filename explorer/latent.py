@@ -47,7 +47,13 @@ def interpolate(z0: Tensor, z1: Tensor, frames: int, method: str = "slerp") -> T
     if frames < 2:
         raise ValueError("an interpolation needs at least 2 frames")
     w = torch.linspace(0.0, 1.0, frames)
-    return (lerp if method == "lerp" else slerp)(z0, z1, w)
+    return path(method)(z0, z1, w)
+
+
+def path(method: str):
+    """The named path's function f(z0, z1, w): `lerp` or `slerp`."""
+    check_choice("path", method, PATHS)
+    return lerp if method == "lerp" else slerp
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from explorer.data import to_float, to_uint8
-from explorer.latent import PATHS, lerp, slerp
+from explorer.latent import PATHS, path
 from explorer.validate import check_int
 
 from ..common import BACKGROUND
@@ -43,8 +43,7 @@ def walk_w(k: int) -> torch.Tensor:
 def path_latents(za: torch.Tensor, zb: torch.Tensor, k: int) -> torch.Tensor:
     """The latents of both paths at stop k, stacked in PATHS order (lerp, slerp): (2, *za.shape)."""
     w = walk_w(k)
-    paths = {"lerp": lerp, "slerp": slerp}
-    return torch.stack([paths[m](za, zb, w) for m in PATHS])
+    return torch.stack([path(m)(za, zb, w) for m in PATHS])
 
 
 def message(model: str, dataset: str, pa: np.ndarray, pb: np.ndarray, za: torch.Tensor,
