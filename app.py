@@ -48,7 +48,7 @@ from ui.common import friendly  # noqa: E402
 from ui.events import api  # noqa: E402
 from ui.guard import Blocks  # noqa: E402
 from ui.page import event_data, view, view_event  # noqa: E402
-from ui.panel import create_input_panel, hover_image, wire_input_panel  # noqa: E402
+from ui.panel import create_input_panel, hover_image, keyed, wire_input_panel  # noqa: E402
 from ui.store import STORE  # noqa: E402
 
 with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every input checked
@@ -99,8 +99,8 @@ with Blocks(title="Latent Explorer") as demo:          # ui/guard.py: every inpu
                          ("hvae", hvae_tab.maps.hovered)):
         api(hover_image, [dataset, panel.map_payload], output, api_name=f"{name}_map_hover")
 
-    demo.load(talk.apply, dataset, [dataset, tabs, page, vdm_tab.api.t,
-                                    hvae_tab.res_layer, playground_tab.data, *panel.slots],
+    demo.load(keyed(talk.apply), dataset, [dataset, tabs, page, vdm_tab.api.t, hvae_tab.res_layer,
+                                           playground_tab.data, *panel.slots, *panel.keys],
               api_name="talk_scene", api_visibility="undocumented")
 
 # Cheap events (encode, interpolate, sliders) run up to 4 at a time each; projections share one

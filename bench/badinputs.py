@@ -21,6 +21,7 @@ import http.client
 import json
 import math
 import threading
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 from PIL import Image
 
+from .client import gradio_client
 from .inputs import AppInputs
 
 OUTCOMES = ("refused, named", "accepted", "accepted wrongly", "generic")
@@ -41,12 +43,16 @@ NO_UPLOAD = "no uploaded file received"
 
 # ---------------------------------------------------------------- calling the app
 
-def raw_call(url: str, api: str, data: list) -> tuple[bool, str]:
-    """POST /gradio_api/call/<api> then read its stream: (succeeded, the error's text)."""
+def raw_call(url: str, api: str, data: list, session: str | None = None) -> tuple[bool, str]:
+    """POST /gradio_api/call/<api> then read its stream: (succeeded, the error's text).
+    Without a `session` (hash) each call is a session of its own, for which Gradio first copies
+    the settings of every component of the page: ~40 ms of the server's CPU here, most of what
+    a refused call costs."""
     u = urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    body = {"data": data} if session is None else {"data": data, "session_hash": session}
     try:
-        conn.request("POST", f"/gradio_api/call/{api}", body=json.dumps({"data": data}),
+        conn.request("POST", f"/gradio_api/call/{api}", body=json.dumps(body),
                      headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         body = response.read()
@@ -198,14 +204,19 @@ def run_matrix(url: str, client, inputs: AppInputs, tmp: Path, transport: str,
         """One gradio_client per worker thread (a Client shared by threads can end one call's
         stream while another call waits on it: a CancelledError that is the client's)."""
         if not hasattr(local, "client"):
-            from gradio_client import Client
-            local.client = Client(url, verbose=False)
+            local.client = gradio_client(url)
         return local.client
+
+    def own_session() -> str:
+        """One session per worker thread over raw HTTP too (as a page or a client has)."""
+        if not hasattr(local, "session"):
+            local.session = uuid.uuid4().hex
+        return local.session
 
     def one(case):
         api, param, inp, value, data = case
         ok, message = (client_call(own_client(), api, data) if for_client
-                       else raw_call(url, api, data))
+                       else raw_call(url, api, data, own_session()))
         names = [p for p, _ in endpoints[api]]
         return case, classify(ok, message, param, names, declared_valid(inp, value)), message
 

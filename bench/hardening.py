@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gradio_client import Client
-
 from .badinputs import counts, failures, path_probes, run_matrix
+from .client import gradio_client
 from .inputs import AppInputs
 from .report import git_commit, write_sections
 from .server import App, proc_status
@@ -68,7 +67,7 @@ def measure(maps: int = MAPS) -> dict:
     app = App.start()
     try:
         app.wait_idle(timeout=120)
-        client = Client(app.url, verbose=False)
+        client = gradio_client(app.url)
         inputs = AppInputs.fetch(app.port)
         out = {"commit": git_commit(), "when": datetime.datetime.now(datetime.timezone.utc)
                .isoformat(timespec="seconds")}

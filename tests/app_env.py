@@ -101,8 +101,7 @@ def fresh_app():
     queue across close() and launch(), with the count of running events of each concurrency
     group, so an event still running when a test module closed the app would hold its group's
     slot (the projection group has one) in every later launch. Each launch here serves a Blocks
-    that was never launched, as `python app.py` does. (It does not stop what conftest.py
-    describes: that is tied to the process, not to the Blocks.)"""
+    that was never launched, as `python app.py` does."""
     import importlib
 
     import app

@@ -9,7 +9,7 @@ from PIL import Image
 
 @pytest.fixture(scope="module")
 def client():
-    from gradio_client import Client
+    from bench.client import gradio_client
 
     from app_env import fresh_app
     from ui.store import STORE
@@ -21,7 +21,7 @@ def client():
         port = s.getsockname()[1]
     _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=port,
                                 prevent_thread_lock=True, quiet=True)
-    yield Client(url, verbose=False)
+    yield gradio_client(url)
     app.demo.close()
 
 

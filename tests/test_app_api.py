@@ -15,8 +15,10 @@ from app_env import build_pretrained, close_app, launch_app
 
 pytest.importorskip("gradio_client")
 
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+
+from bench.client import gradio_client  # noqa: E402
 
 from ui.common import PIXEL, STRIP_PIXEL, compose  # noqa: E402
 
@@ -33,7 +35,7 @@ DS = "mnist"
 def served(tmp_path_factory):
     root = build_pretrained(tmp_path_factory.mktemp("pretrained"))
     app, url = launch_app(root)
-    yield Client(url, verbose=False), root
+    yield gradio_client(url), root
     close_app(app)
 
 
@@ -91,6 +93,29 @@ def test_the_page_manifest_names_elements_the_app_has(client):
     assert {"page", "vdm-scrub", "vdm-run-view"} <= ids
     assert all(f"'{event}'" in ON_LOAD for event in VIEW_EVENTS)
     assert set(MANIFEST["keys"].values()) == {"step", "run", "stop", "presenter", "t-10", "t+10"}
+
+
+def test_the_views_of_a_and_b_follow_the_slot_keys(client):
+    """No event is triggered by a picture's change: Gradio's Image fires it whenever the page
+    swaps its value for an equal copy, and the views of A and B then ran again and again by
+    themselves (ui/panel.py, InputPanel). They follow the slots' keys, which every pick the
+    page makes sets."""
+    config = client.config
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    triggers = [(kinds.get(target), event, d.get("api_name"))
+                for d in config["dependencies"] for target, event in d["targets"]]
+    assert [t for t in triggers if t[:2] == ("image", "change")] == []
+    by_keys = {name for kind, event, name in triggers if (kind, event) == ("state", "change")}
+    assert {"vae_encode", "vae_interpolate", "vae_walk_view", "vae_project", "hvae_encode",
+            "hvae_resample", "hvae_interpolate", "hvae_walk_view", "hvae_project",
+            "vdm_scrub_view"} <= by_keys
+    picks = {d["api_name"]: d for d in config["dependencies"]
+             if d.get("api_name") in ("pick_gallery", "pick_index_a", "pick_index_b",
+                                      "pick_upload", "pick_drawing", "pick_map_point",
+                                      "dataset_switch", "talk_scene")}
+    assert len(picks) == 8
+    for name, d in picks.items():
+        assert [kinds[o] for o in d["outputs"]].count("state") == (1 if "index" in name else 2)
 
 
 # ---------------------------------------------------------------- VAE

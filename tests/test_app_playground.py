@@ -21,6 +21,8 @@ pytest.importorskip("gradio_client")
 
 from gradio_client import Client  # noqa: E402
 
+from bench.client import gradio_client  # noqa: E402
+
 from explorer.schedules import linear_schedule  # noqa: E402
 from explorer.toy.data import make_set  # noqa: E402
 from explorer.toy.exact import ExactDenoiser, grid_points  # noqa: E402
@@ -39,7 +41,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def client(served) -> Client:
-    return Client(served, verbose=False)
+    return gradio_client(served)
 
 
 def setup(client, *settings):

@@ -18,6 +18,8 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from bench.client import gradio_client  # noqa: E402
+
 from ui.common import PIXEL  # noqa: E402
 
 REQUIRED = ["vdm_forward", "vdm_step", "vdm_run", "vdm_interpolate", "vdm_reset", "vdm_show",
@@ -36,7 +38,7 @@ def served(tmp_path_factory):
 
 def session(served) -> Client:
     """A new Client: a new browser tab, a session of its own."""
-    return Client(served[0], verbose=False)
+    return gradio_client(served[0])
 
 
 def schedule_of(root, name: str):

@@ -18,10 +18,10 @@ from app_env import build_pretrained, close_app, launch_app
 
 pytest.importorskip("gradio_client")
 
-from gradio_client import Client  # noqa: E402
 
 from bench.badinputs import (baselines, counts, failures, path_probes,  # noqa: E402
                              public_endpoints, raw_call, run_matrix, valid_value)
+from bench.client import gradio_client  # noqa: E402
 from bench.inputs import AppInputs  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -33,7 +33,7 @@ GIVEN = {"dataset": "mnist"}        # the tiny models' complete dataset (app_env
 def served(tmp_path_factory):
     root = build_pretrained(tmp_path_factory.mktemp("pretrained"))
     app, url = launch_app(root)
-    yield url, Client(url, verbose=False), AppInputs.fetch(urlparse(url).port)
+    yield url, gradio_client(url), AppInputs.fetch(urlparse(url).port)
     close_app(app)
 
 

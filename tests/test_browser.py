@@ -524,6 +524,7 @@ def test_the_rest_of_the_vdm_tab(page):
 
 def test_missing_model_is_named_in_the_page(page):
     page.get_by_role("tab", name="VAE", exact=True).click()
+    switched = time.monotonic()
     page.locator("#dataset label", has_text="fashion-mnist").click()
     expect(page.locator("#vae-banner")).to_contain_text("vae2d.json")
     expect(page.locator("#vae2d-note")).to_contain_text("latent_dim=2")
@@ -538,6 +539,12 @@ def test_missing_model_is_named_in_the_page(page):
     expect(page.locator("#vdm-cards")).to_contain_text("fitted to q(x_T) (mean and rank-8")
     assert_no_errors(page)
     shot(page, "11_fashion_without_2d_vae")
+    # the views of the new A and B ran, and the page goes quiet: none runs again by itself
+    # (a picture's change events re-ran them every few seconds here: ui/panel.py, InputPanel)
+    quiet = eventually(lambda: page.wait_for_timeout(1000) or
+                       time.monotonic() - max(at for at, _ in page.joins) > 10, timeout_s=90)
+    sent = recent_events(page, time.monotonic() - switched)
+    assert quiet and sent["vae_encode"] <= 2 and max(sent.values()) <= 3, sent
 
 
 def test_bad_input_is_a_clear_toast_and_the_app_keeps_serving(page):

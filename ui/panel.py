@@ -13,6 +13,8 @@ both slots as they were; through the API it is an error. Each tab has a header o
 
 from __future__ import annotations
 
+import functools
+import uuid
 from dataclasses import dataclass
 
 import gradio as gr
@@ -47,10 +49,22 @@ class InputPanel:
     sketch: Drawing
     use_sketch: gr.Button
     map_payload: gr.Textbox            # the API's map click (JSON {"index": i}); hidden
+    # What the views of A and B follow: a new key each time the page puts a picture in the slot
+    # (`keyed`). Not the pictures' own change events: Gradio's Image fires `change` whenever its
+    # value is replaced by an equal copy, which the page does while events that read the slot
+    # come and go; measured on tiny models after a dataset switch, every view of A and B then
+    # ran again every few seconds, for good, the page's main thread busy all along. A State's
+    # change is decided on the server, from its value.
+    a_key: gr.State
+    b_key: gr.State
 
     @property
     def slots(self) -> list[gr.components.Component]:
         return [self.a_index, self.a_image, self.b_index, self.b_image]
+
+    @property
+    def keys(self) -> list[gr.State]:
+        return [self.a_key, self.b_key]
 
 
 @dataclass
@@ -266,7 +280,32 @@ def create_input_panel(dataset: str) -> InputPanel:
                 use_sketch = gr.Button("use the drawing", elem_id="use-sketch")
     map_payload = gr.Textbox(visible=False, label="map click (JSON)")
     return InputPanel(gallery, target, a_index, a_image, b_index, b_image, upload, sketch,
-                      use_sketch, map_payload)
+                      use_sketch, map_payload, gr.State(""), gr.State(""))
+
+
+def _key(update) -> str | dict:
+    """A new key for a slot an event sets (or clears); gr.skip() for a slot it leaves alone."""
+    left_alone = isinstance(update, dict) and update == gr.skip()
+    return gr.skip() if left_alone else uuid.uuid4().hex
+
+
+def keyed(fn):
+    """`fn`, whose result ends with the slots' updates (a_index, a_image, b_index, b_image),
+    followed by the slots' keys (InputPanel.a_key, .b_key): its event's outputs end with
+    `panel.slots` then `panel.keys`."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return (*out, _key(out[-3]), _key(out[-1]))
+    return wrapper
+
+
+def _keyed_one(fn):
+    """`fn`, whose result is one slot's picture, followed by a new key for that slot."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs), uuid.uuid4().hex
+    return wrapper
 
 
 # ---------------------------------------------------------------- wiring
@@ -275,35 +314,38 @@ def wire_input_panel(panel: InputPanel, dataset: gr.Radio, page: gr.HTML,
                      headers: list[TabHeader]) -> gr.Dependency:
     """Every way of choosing an input. The page's events are `pick_*`; the API keeps the
     names each tab had for them (`<prefix>_pick_*`, `<prefix>_map_hover`). Returns the dataset
-    switch (its slots update: views of A and B follow through their change events)."""
+    switch (its slots update: views of A and B follow through the slots' keys)."""
     from .events import api
-    slots = panel.slots
+    slots = [*panel.slots, *panel.keys]                  # what the page's picks update
     hidden = dict(show_progress="hidden")
     # a gallery click carries gr.SelectData, which an API call cannot send: private, and the API
     # has pick_index_a / _b (or an index passed straight to each view) instead
-    panel.gallery.select(friendly(pick_gallery), [dataset, panel.target], slots,
+    panel.gallery.select(friendly(keyed(pick_gallery)), [dataset, panel.target], slots,
                          api_name="pick_gallery", api_visibility="private", **hidden)
-    index_a = panel.a_index.submit(friendly(pick_index), [dataset, panel.a_index],
-                                   panel.a_image, api_name="pick_index_a", **hidden)
-    index_b = panel.b_index.submit(friendly(pick_index), [dataset, panel.b_index],
-                                   panel.b_image, api_name="pick_index_b", **hidden)
-    panel.upload.upload(friendly(pick_upload), [dataset, panel.target, panel.upload], slots,
-                        api_name="pick_upload")
-    panel.use_sketch.click(friendly(pick_drawing), [dataset, panel.target, panel.sketch], slots,
-                           api_name="pick_drawing")
-    view_event(page, "pick")(friendly(pick_map_event), [dataset, panel.target], slots,
+    index_a = panel.a_index.submit(friendly(_keyed_one(pick_index)), [dataset, panel.a_index],
+                                   [panel.a_image, panel.a_key], api_name="pick_index_a",
+                                   **hidden)
+    index_b = panel.b_index.submit(friendly(_keyed_one(pick_index)), [dataset, panel.b_index],
+                                   [panel.b_image, panel.b_key], api_name="pick_index_b",
+                                   **hidden)
+    panel.upload.upload(friendly(keyed(pick_upload)), [dataset, panel.target, panel.upload],
+                        slots, api_name="pick_upload")
+    panel.use_sketch.click(friendly(keyed(pick_drawing)), [dataset, panel.target, panel.sketch],
+                           slots, api_name="pick_drawing")
+    view_event(page, "pick")(friendly(keyed(pick_map_event)), [dataset, panel.target], slots,
               api_name="pick_map_point", api_visibility="undocumented", **hidden)
-    for prefix in PREFIXES:
+    for prefix in PREFIXES:                              # (no page fires these: no keys)
         api(pick_index, [dataset, panel.a_index], panel.a_image, api_name=f"{prefix}_pick_index_a")
         api(pick_index, [dataset, panel.b_index], panel.b_image, api_name=f"{prefix}_pick_index_b")
-        api(pick_upload, [dataset, panel.target, panel.upload], slots,
+        api(pick_upload, [dataset, panel.target, panel.upload], panel.slots,
             api_name=f"{prefix}_pick_upload")
-        api(pick_drawing, [dataset, panel.target, panel.sketch], slots,
+        api(pick_drawing, [dataset, panel.target, panel.sketch], panel.slots,
             api_name=f"{prefix}_pick_drawing")
-        api(pick_map, [dataset, panel.target, panel.map_payload], slots,
+        api(pick_map, [dataset, panel.target, panel.map_payload], panel.slots,
             api_name=f"{prefix}_pick_map")
     del index_a, index_b
 
+    @keyed
     def _reset(ds: str, request: gr.Request) -> tuple:
         session = request.session_hash if request is not None else None
         return reset(ds, talk.pending(session, ds))

@@ -21,19 +21,19 @@ def layer_bounds(dataset: str) -> tuple:
 def wire(tab: HVAETab, page: gr.HTML, dataset: gr.Radio, panel: InputPanel) -> None:
     a = [panel.a_index, panel.a_image]
     ab = [*a, panel.b_index, panel.b_image]
-    slots_changed = [panel.a_image.change, panel.b_image.change]
+    slots_changed = [panel.a_key.change, panel.b_key.change]
     # the layer sliders follow the model's L: narrowed on load, and back to layer 1 on a switch
     page.load(views.layer_bounds, dataset, tab.layer_sliders, api_visibility="private")
     dataset.change(layer_bounds, dataset, tab.layer_sliders, api_visibility="private")
 
     on(views.encode, [dataset, *a, tab.seed], [tab.pair, tab.layers, tab.terms, tab.numbers],
-       api_name="hvae_encode", user=[tab.seed.change], auto=[page.load, panel.a_image.change],
+       api_name="hvae_encode", user=[tab.seed.change], auto=[page.load, panel.a_key.change],
        show_progress="minimal")
     resample = [tab.res_button.click, tab.res_layer.change, tab.res_t.change, tab.res_n.change,
                 tab.res_seed.change, tab.below.change]
     on(views.resample, [dataset, *a, tab.res_layer, tab.res_t, tab.res_n, tab.res_seed,
                         tab.below], tab.resampled, api_name="hvae_resample", user=resample,
-       auto=[page.load, panel.a_image.change])
+       auto=[page.load, panel.a_key.change])
     on(views.interpolate, [dataset, *ab, tab.itp_layer, tab.frames],
        [tab.lerp, tab.slerp, tab.norms, tab.itp_gif], api_name="hvae_interpolate",
        user=[tab.itp_layer.change, tab.frames.change], auto=[page.load, *slots_changed])

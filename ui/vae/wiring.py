@@ -16,11 +16,11 @@ PROJECTION_LIMIT = dict(concurrency_limit=1, concurrency_id="projection")  # t-S
 def wire(tab: VAETab, page: gr.HTML, dataset: gr.Radio, panel: InputPanel) -> None:
     a = [panel.a_index, panel.a_image]
     ab = [*a, panel.b_index, panel.b_image]
-    slots_changed = [panel.a_image.change, panel.b_image.change]
+    slots_changed = [panel.a_key.change, panel.b_key.change]
 
     on(views.encode, [dataset, *a, tab.k, tab.seed],
        [tab.pair, tab.posterior, tab.draws, tab.terms, tab.numbers], api_name="vae_encode",
-       user=[tab.k.change, tab.seed.change], auto=[page.load, panel.a_image.change])
+       user=[tab.k.change, tab.seed.change], auto=[page.load, panel.a_key.change])
     on(views.sample, [dataset, tab.n, tab.temperature, tab.sample_seed], tab.samples,
        api_name="vae_sample", user=[tab.n.change, tab.temperature.change, tab.sample_seed.change],
        auto=[page.load, dataset.change])

@@ -22,7 +22,7 @@ SAMPLER = dict(concurrency_limit=2, concurrency_id="vdm-sampler")   # network-bo
 
 def wire(tab: VDMTab, page: gr.HTML, dataset: gr.Radio, panel: InputPanel) -> None:
     a = [panel.a_index, panel.a_image]
-    _forward(tab, page, dataset, a)
+    _forward(tab, page, dataset, a, panel.a_key)
     _reverse(tab, page, dataset)
     _the_rest(tab, page, dataset, panel, a)
 
@@ -34,7 +34,7 @@ def scrub_view(dataset, index, image, schedule, seed, scene_t):
     return views.scrub_view_data(dataset, index, image, schedule, seed, scene_t), file_shown(None)
 
 
-def _forward(tab: VDMTab, page: gr.HTML, dataset: gr.Radio, a: list) -> None:
+def _forward(tab: VDMTab, page: gr.HTML, dataset: gr.Radio, a: list, a_key: gr.State) -> None:
     """The scrub view mixes x_t itself as its t moves: the server sends it x_0, eps and the
     schedules' tables when the image, the schedule or the seed change (or a scene sets t)."""
     source = [dataset, *a, tab.schedule, tab.noise_seed]
@@ -42,7 +42,7 @@ def _forward(tab: VDMTab, page: gr.HTML, dataset: gr.Radio, a: list) -> None:
     on(scrub_view, [*source, ports.t], [tab.scrub, tab.forward_file], api_name="vdm_scrub_view",
        api_visibility="undocumented", concurrency_limit=8,
        user=[tab.schedule.change, tab.noise_seed.change, ports.t.change],
-       auto=[page.load, a[1].change])
+       auto=[page.load, a_key.change])
 
     def xt_png(dataset, index, image, schedule, seed, evt: gr.EventData):
         return views.scrub_png(dataset, index, image, schedule, seed, event_data(evt).get("t", 0))
