@@ -68,3 +68,15 @@ export function everyFrame(draw) {
     }
   };
 }
+
+/** element.textContent = text, unless it is that already: a write, even of the same text,
+ * replaces the text node and invalidates the element's style, layout and paint. */
+export function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+/** element[name] = value, unless it is that already (an input's value, max, a button's
+ * disabled: setting a reflected property sets its attribute again, and the page restyles). */
+export function setProp(element, name, value) {
+  if (element[name] !== value) element[name] = value;
+}

@@ -14,7 +14,7 @@
 // props.value: the latest message; config: labels and geometry (ui/vdm/frames.py CONFIG). The
 // step shown is the page's: it goes with the events that need it (stop, rewind, branch, png).
 
-import {everyFrame, fit, fontSize, grey, picture} from "../lib/draw.js";
+import {everyFrame, fit, fontSize, grey, picture, setProp, setText} from "../lib/draw.js";
 import {COLORS, dots, frame, line, star} from "../lib/plot.js";
 import {openEps, supported} from "../lib/eps.js";
 import {branched, cut, pageRun} from "../lib/pagerun.js";
@@ -321,12 +321,13 @@ export function mount({element, trigger, props, watch, server, config}) {
       drawFilm(filmCanvas, h, shown, width, font, config);
       state.curve = drawSteps(stepsCanvas, h, shown, width, font, state.curve);
     }
-    captionEl.textContent = caption(h, shown);
-    slider.max = String(h.taken);
-    slider.value = String(shown);
-    kLabel.textContent = `${shown} (t = ${tBefore(h, shown)})`;
-    buttons.rewind.disabled = buttons.branch.disabled = state.running;
-    buttons.step.disabled = buttons.run.disabled = state.running || h.done;
+    // only what changed is written: each write is a style and layout invalidation
+    setText(captionEl, caption(h, shown));
+    setProp(slider, "max", String(h.taken));
+    setProp(slider, "value", String(shown));
+    setText(kLabel, `${shown} (t = ${tBefore(h, shown)})`);
+    for (const name of ["rewind", "branch"]) setProp(buttons[name], "disabled", state.running);
+    for (const name of ["step", "run"]) setProp(buttons[name], "disabled", state.running || h.done);
     state.drawnShown = shown;
     state.drawn.push([performance.now(), shown]);
     if (state.drawn.length > 5000) state.drawn.splice(0, 2500);
