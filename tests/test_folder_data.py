@@ -130,12 +130,12 @@ def test_a_model_missing_from_a_trained_set_says_to_train_on_the_folder(tmp_path
 APP_SCRIPT = """
 import json, sys
 import numpy as np
-from gradio_client import Client
 from PIL import Image
 import app
+from bench.client import gradio_client
 from ui.compute import page_compute
 _, url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-client = Client(url, verbose=False, ssl_verify=False)   # bench.client.gradio_client
+client = gradio_client(url)
 pair = client.predict("digits", 2, None, 2, 0, api_name="/vae_encode")[0]
 clean = client.predict("digits", 2, None, "learned", 3, 0, api_name="/vdm_forward")[0]
 try:

@@ -301,10 +301,11 @@ def keyed(fn):
 
 
 def _keyed_one(fn):
-    """`fn`, whose result is one slot's picture, followed by a new key for that slot."""
+    """`fn`, whose result is one slot's picture, followed by that slot's key."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        return fn(*args, **kwargs), uuid.uuid4().hex
+        picture = fn(*args, **kwargs)
+        return picture, _key(picture)
     return wrapper
 
 
