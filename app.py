@@ -41,10 +41,12 @@ from explorer import allocator  # noqa: E402
 allocator.configure()            # before any thread starts (explorer/allocator.py)
 
 import gradio as gr  # noqa: E402  (after the allocator is set)
+from starlette.middleware import Middleware  # noqa: E402
 
 from explorer.data import DATASETS  # noqa: E402
 from ui import hvae, playground, talk, vae, vdm  # noqa: E402
 from ui.common import friendly  # noqa: E402
+from ui.compute import CrossOriginIsolation  # noqa: E402
 from ui.events import api  # noqa: E402
 from ui.guard import Blocks  # noqa: E402
 from ui.page import event_data, view, view_event  # noqa: E402
@@ -133,6 +135,12 @@ def warm_up() -> None:
         vdm.views.warm_up(dataset)
 
 
+def launch(**options):
+    """`demo.launch(**options)` with what every launch of this app needs: the page cross-origin
+    isolated (ui/compute.py CrossOriginIsolation), so the networks it runs get threads."""
+    return demo.launch(app_kwargs={"middleware": [Middleware(CrossOriginIsolation)]}, **options)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Latent Explorer")
     # Hugging Face Spaces (and Docker set-ups) say where to listen through Gradio's variables
@@ -148,8 +156,8 @@ def main() -> None:
     demo.delete_cache = CACHE_PRUNING
     threading.Thread(target=warm_up, daemon=True).start()
     allocator.start_trimming()
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                state_session_capacity=SESSIONS_KEPT)
+    launch(server_name=args.host, server_port=args.port, share=args.share,
+           state_session_capacity=SESSIONS_KEPT)
 
 
 if __name__ == "__main__":

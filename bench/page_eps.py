@@ -1,7 +1,7 @@
 """`python -m bench.page_eps`: the VDM's eps-network run by the page (ui/static/lib/eps.js: the
-vendored onnxruntime-web in a module worker, one thread) on the shipped models, in headless
-Debian Chromium, printed as its "## Page compute: the VDM's eps-network" markdown section (`--write`: also put into
-BENCHMARKS.md, the rest of the file kept).
+vendored onnxruntime-web in a module worker, on the threads lib/threads.js gives) on the shipped
+models, in headless Debian Chromium, printed as its "## Page compute: the VDM's eps-network"
+markdown section (`--write`: also put into BENCHMARKS.md, the rest of the file kept).
 
 For each dataset, in a fresh browser context (empty HTTP cache), on the app's page once the app
 has served that page's own first requests (~10 s of its CPU here; measured during them, a first
@@ -11,7 +11,10 @@ load took ~7 s instead of ~2):
   compile (the worker's own split);
 - load again in the same context (what a page that switches dataset pays; caches warm);
 - one eps call for one 28x28 image, the page posting x and t to the worker to the page holding
-  eps: p50 / p95 over `--calls` calls at varied t after `--warmup` untimed ones (target 10 ms);
+  eps: p50 / p95 over `--calls` calls at varied t after `--warmup` untimed ones (target 10 ms),
+  on the threads the page gives (the app's pages are cross-origin isolated: ui/compute.py; the
+  page leaves a core to itself: lib/threads.js) and, in the same page, on every core (up to 4,
+  `config.threads`), the two sessions' calls taken in alternating blocks of 20;
 - parity: max |eps_page - eps_torch| against `VDM.predict_noise` on seeded x_t (a batch of 4
   at per-image t, and one image), target 1e-4.
 
@@ -70,34 +73,46 @@ async ([module, config]) => {
     const net = await openEps(config);
     const ms = performance.now() - t0;
     net.terminate();
-    return [ms, net.timings];
+    return [ms, net.timings, net.threads];
   };
-  const [load, timings] = await open();
+  const [load, timings, threads] = await open();
   const [again] = await open();
-  return {load, timings, again};
+  return {load, timings, threads, again, isolated: self.crossOriginIsolated};
 }
 """
 # [module, config, one image (784), steps of the timed calls, warm-up calls, parity x (B * 784),
-# parity steps] -> {times ms, parity: [eps of x at each step], one: eps of the first image}
+# parity steps] -> {times ms, everyCore: the same on every core (up to 4), threads, eps: [eps of
+# x at each parity step], single: eps of the first image}; the two sessions' calls alternate in
+# blocks of BLOCK
+BLOCK = 20
 CALLS_JS = """
 async ([module, config, image, steps, warmup, x, parity]) => {
   const {openEps} = await import(new URL(module, document.baseURI).href);
   const net = await openEps(config);
+  const every = await openEps({...config, threads: Math.min(navigator.hardwareConcurrency, 4)});
   const one = new Float32Array(image);
-  for (let i = 0; i < warmup; i++) await net.eps(one, steps[i % steps.length]);
-  const times = [];
-  for (const t of steps) {
-    const t0 = performance.now();
-    await net.eps(one, t);
-    times.push(performance.now() - t0);
+  for (const session of [net, every]) {
+    for (let i = 0; i < warmup; i++) await session.eps(one, steps[i % steps.length]);
+  }
+  const times = [], everyCore = [];
+  for (let start = 0; start < steps.length; start += BLOCK) {
+    for (const [session, out] of [[net, times], [every, everyCore]]) {
+      for (const t of steps.slice(start, start + BLOCK)) {
+        const t0 = performance.now();
+        await session.eps(one, t);
+        out.push(performance.now() - t0);
+      }
+    }
   }
   const eps = [];
   for (const t of parity) eps.push(Array.from(await net.eps(new Float32Array(x), t)));
-  const single = Array.from(await net.eps(one, parity[0][0]));
+  const first = Array.from(await net.eps(one, parity[0][0]));
+  const threads = net.threads;
   net.terminate();
-  return {times, eps, single};
+  every.terminate();
+  return {times, everyCore, threads, eps, single: first};
 }
-"""
+""".replace("BLOCK", str(BLOCK))
 
 
 def start_app(config_file: Path, timeout: float = 180.0) -> App:
@@ -152,10 +167,13 @@ def measure_dataset(browser, app: App, dataset: str, config: dict, calls: int,
              for got, e in zip(out["calls"]["eps"], expected)]
     single = np.asarray(out["calls"]["single"], np.float32)
     diffs.append(np.abs(single - expected[0][0].ravel()).max())
-    times = out["calls"]["times"]
+    times, every = out["calls"]["times"], out["calls"]["everyCore"]
     return {"load": out["load"]["load"], "split": out["load"]["timings"],
             "again": out["load"]["again"], "p50": percentile(times, 50),
-            "p95": percentile(times, 95), "n": len(times), "parity": float(max(diffs)),
+            "p95": percentile(times, 95), "n": len(times), "threads": out["calls"]["threads"],
+            "isolated": out["load"]["isolated"],
+            "every_p50": percentile(every, 50), "every_p95": percentile(every, 95),
+            "parity": float(max(diffs)),
             "pairs": sum(len(t) for t in parity) + 1, "errors": out["errors"]}
 
 
@@ -185,6 +203,16 @@ def measure(calls: int = CALLS, warmup: int = WARMUP) -> dict:
             "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
+def threads_text(results: dict) -> str:
+    """What the eps session computed on, as measured (the worker's count, the page's isolation)."""
+    found = {(r["threads"], r["isolated"]) for r in results.values() if r is not None}
+    if not found:
+        return "no thread (no graph offered)"
+    parts = [f"{n} thread{'s' if n != 1 else ''} (the page {'is' if iso else 'is not'} "
+             "cross-origin isolated)" for n, iso in sorted(found)]
+    return " / ".join(parts)
+
+
 def section(m: dict) -> str:
     results = m["results"]
     names = list(DATASETS)
@@ -201,8 +229,8 @@ def section(m: dict) -> str:
         f"{HEADING} in the browser (onnxruntime-web, WebAssembly)", "",
         f"Written by `python -m bench.page_eps` on {m['when']} (commit {m['commit']}); do not "
         "edit by hand. `python app.py` with the shipped models; headless Debian Chromium; "
-        "ui/static/lib/eps.js in the page, its module worker running vdm_eps.onnx on one "
-        "thread (the page is not cross-origin isolated). Load at start: loadavg "
+        "ui/static/lib/eps.js in the page, its module worker running vdm_eps.onnx on "
+        f"{threads_text(results)}. Load at start: loadavg "
         f"{' '.join(f'{v:.2f}' for v in load) if load else 'unknown'}, other processes "
         f"{m['machine']['others']['cores_busy']} cores.", "",
         f"| measurement | {' | '.join(names)} | target | met? |",
@@ -210,6 +238,10 @@ def section(m: dict) -> str:
         "| eps for one 28x28 image, page → worker → page (p50 / p95, n calls at random t) | "
         + cells(lambda r: f"{r['p50']:.2f} / {r['p95']:.2f} ms (n = {r['n']})")
         + f" | p50 ≤ {EPS_TARGET_MS:.0f} ms | " + met(lambda r: r["p50"] <= EPS_TARGET_MS) + " |",
+        "| the same on every core (up to 4; the page leaves one to itself, see Page run), "
+        "calls alternating with the row above in blocks of %d | " % BLOCK
+        + cells(lambda r: f"{r['every_p50']:.2f} / {r['every_p95']:.2f} ms (n = {r['n']}; "
+                          f"{r['p50'] / r['every_p50']:.2f}x faster than above)") + " | — | — |",
         "| first load, empty cache: `openEps` resolved (in the worker: runtime import + graph "
         "fetch + SHA-256 + session create, which fetches and compiles the 15 MB wasm) | "
         + cells(lambda r: f"{r['load']:.0f} ms ("

@@ -118,8 +118,8 @@ def launch_app(root: Path):
     from ui.store import STORE
     STORE.reload()
     app = fresh_app()                           # its page's first values from these models
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=free_port(),
-                                prevent_thread_lock=True, quiet=True)
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=free_port(),
+                           prevent_thread_lock=True, quiet=True)
     app._test_previous_env = previous
     return app, url
 

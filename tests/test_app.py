@@ -19,8 +19,8 @@ def client():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=port,
-                                prevent_thread_lock=True, quiet=True)
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=port,
+                           prevent_thread_lock=True, quiet=True)
     yield gradio_client(url)
     app.demo.close()
 

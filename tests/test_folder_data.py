@@ -134,7 +134,7 @@ from PIL import Image
 import app
 from bench.client import gradio_client
 from ui.compute import page_compute
-_, url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+_, url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
 client = gradio_client(url)
 pair = client.predict("digits", 2, None, 2, 0, api_name="/vae_encode")[0]
 clean = client.predict("digits", 2, None, "learned", 3, 0, api_name="/vdm_forward")[0]

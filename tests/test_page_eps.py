@@ -3,6 +3,8 @@ running the app's vdm_eps.onnx with the vendored onnxruntime-web, gives what tor
 `predict_noise` gives on the same x_t and t (a tiny VDM with random weights: an untrained one
 predicts exactly 0 through its zeroed output layers). A graph whose SHA-256 is not the one the
 server recorded is refused; the main thread fetches neither runtime nor graph; no console error.
+The app's pages are cross-origin isolated, so the worker computes on threads, and what it
+computes on them is what it computes on one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ async ([module, config, x, steps]) => {
   net.terminate();
   return {eps, resources: performance.getEntriesByType('resource').map((r) => r.name),
           ort: typeof globalThis.ort};
+}
+"""
+# [module URL, config, x (784 numbers)] -> {isolated, cores, threads: [each session's], eps:
+# [on the threads the page gives, on two, on one]}
+THREADS_JS = """
+async ([module, config, x]) => {
+  const {openEps} = await import(new URL(module, document.baseURI).href);
+  const nets = [await openEps(config), await openEps({...config, threads: 2}),
+                await openEps({...config, threads: 1})];
+  const eps = [];
+  for (const net of nets) eps.push(Array.from(await net.eps(new Float32Array(x), 500)));
+  const threads = nets.map((net) => net.threads);
+  for (const net of nets) net.terminate();
+  return {isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency, threads, eps};
 }
 """
 # [module URL, config] -> the message openEps was rejected with ("" when it was not)
@@ -212,3 +228,62 @@ def test_the_page_takes_the_run_the_server_would(served):
                 gain = max(1.0, abs(rule.x0) + abs(rule.x0_prev))
                 assert (xs[k + 1] - ours).abs().max() <= 1e-4 * gain * max(1.0, ours.abs().max()), k
     assert page.errors == []
+
+
+def test_the_page_is_isolated_and_its_network_computes_on_threads(served):
+    """COOP / COEP on every response (ui/compute.py CrossOriginIsolation) make the page
+    cross-origin isolated; the worker then takes min(cores - 1, 4) threads (lib/threads.js),
+    and sessions asked for two threads and for one give the same eps (float32 reduction
+    order aside)."""
+    for path in ("", served["config"]["graph"]["url"], served["config"]["wasm"]["mjs"]):
+        with urllib.request.urlopen(served["url"] + path) as response:
+            assert response.headers.get("Cross-Origin-Opener-Policy") == "same-origin", path
+            assert response.headers.get("Cross-Origin-Embedder-Policy") == "credentialless", path
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(784, generator=g).tolist()
+    got = served["page"].evaluate(THREADS_JS, [served["module"], served["config"], x])
+    assert got["isolated"] is True
+    assert got["threads"] == [max(1, min(got["cores"] - 1, 4)), 2, 1]
+    given, two, one = (np.asarray(e, np.float32) for e in got["eps"])
+    assert one.std() > 0.1
+    assert np.abs(two - one).max() <= TOLERANCE and np.abs(given - one).max() <= TOLERANCE
+    assert served["page"].errors == []
+
+
+def test_isolation_headers_replace_the_apps_own_and_leave_other_traffic_alone():
+    """The middleware on a bare ASGI app: its headers are set once (an app's own value of the
+    same header is replaced), the others kept; a non-HTTP scope passes through untouched."""
+    import asyncio
+    import concurrent.futures
+
+    from ui.compute import CrossOriginIsolation
+
+    def run(coroutine):                       # a thread of its own: Playwright's loop may be set
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
+    async def inner(scope, receive, send):
+        if scope["type"] != "http":
+            scope["seen"] = True
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"Cross-Origin-Embedder-Policy", b"require-corp")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    app = CrossOriginIsolation(inner)
+    run(app({"type": "http"}, None, send))
+    headers = sent[0]["headers"]
+    assert (b"content-type", b"text/plain") in headers
+    policies = [(k.lower(), v) for k, v in headers if k.lower().startswith(b"cross-origin")]
+    assert sorted(policies) == [(b"cross-origin-embedder-policy", b"credentialless"),
+                                (b"cross-origin-opener-policy", b"same-origin")]
+    assert sent[1] == {"type": "http.response.body", "body": b"ok"}
+    other = {"type": "lifespan"}
+    run(app(other, None, send))
+    assert other["seen"] and len(sent) == 2

@@ -11,6 +11,12 @@ relative to the page, as `ui.page.static_url` gives them. Serving a graph means
 `gr.set_static_paths` on that one file (not the folder: the weights beside it need not be
 served); Gradio checks its static paths on every `/gradio_api/file=` request, so a graph is
 servable once its config has been made.
+
+With more than one thread, onnxruntime-web needs SharedArrayBuffer, which a browser gives only a
+cross-origin isolated page: `CrossOriginIsolation` makes every response of the app say so
+(`python app.py` and the tests launch through `app.launch`). A page that is not isolated (the app
+inside another site's iframe, as a Space's page shows it; a browser without `credentialless`)
+runs the graphs on one thread, as before.
 """
 
 from __future__ import annotations
@@ -40,6 +46,33 @@ GRAPHS = {"vdm_eps": "eps network", "vae_decoder": "VAE decoder",
 def _serve(path: Path) -> None:
     """Let `/gradio_api/file=<path>` serve this one file (once: Gradio's list only grows)."""
     gr.set_static_paths(paths=[path])
+
+
+class CrossOriginIsolation:
+    """ASGI middleware: every HTTP response of the app carries COOP `same-origin` and COEP
+    `credentialless`, which make the page cross-origin isolated (`self.crossOriginIsolated`),
+    so its workers may share memory between threads (graph_worker.js then runs a graph on
+    several). `credentialless` rather than `require-corp`: a resource from another site (none
+    is needed; a Space may add some) still loads, without cookies, instead of being blocked."""
+
+    HEADERS = ((b"cross-origin-opener-policy", b"same-origin"),
+               (b"cross-origin-embedder-policy", b"credentialless"))
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        names = {name for name, _ in self.HEADERS}
+
+        async def send_isolated(message):
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": [*kept, *self.HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_isolated)
 
 
 def runtime() -> dict:

@@ -26,7 +26,7 @@ class FakeWorker {
 async function opened() {
   const worker = new FakeWorker();
   const client = connect(worker, CONFIG);
-  worker.reply({id: 0, timings: {fetch: 1, sha256: 2, session: 3}});
+  worker.reply({id: 0, timings: {fetch: 1, sha256: 2, session: 3}, threads: 2});
   return {worker, net: await client};
 }
 
@@ -65,6 +65,7 @@ test("requests carry ids; answers settle their own request, x stays the caller's
   const {worker, net} = await opened();
   assert.deepEqual(worker.sent[0].message, {type: "open", config: CONFIG, id: 0});
   assert.deepEqual(net.timings, {fetch: 1, sha256: 2, session: 3});
+  assert.equal(net.threads, 2);
   const x = new Float32Array(2 * PIXELS).fill(0.5);
   const first = net.eps(x, 10);
   const second = net.eps(x.subarray(0, PIXELS), [20]);

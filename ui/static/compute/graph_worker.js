@@ -1,7 +1,8 @@
 // The worker that owns one ONNX graph's onnxruntime-web session (lib/eps.js starts it and is
 // its only client): any graph the app ships (ui/compute.py GRAPHS), named by its config. Messages,
 // each with an `id` its answer repeats:
-//   {type: "open", config}  -> {timings: {runtime, fetch, sha256, session} ms}  load both
+//   {type: "open", config}  -> {timings: {runtime, fetch, sha256, session} ms, threads}  load
+//                              both; threads: how many the session computes on (threadsFor)
 //   {type: "run", feeds}    -> {outputs: {name: Float32Array}}  one call of the graph; feeds:
 //                              {input name: {type: "float32" | "int64", data, dims}}
 //   the VDM's eps-network (its inputs x_t and t, in the order onnx.json names them):
@@ -19,6 +20,7 @@
 // Requests are handled one after another, in the order they came (one session runs one call
 // at a time), and the arrays travel as transferred buffers, not copies.
 
+import {sessionOptions, threadsFor} from "../lib/threads.js";
 import {takeStep} from "../lib/sampler.js";
 
 let ort = null;
@@ -40,7 +42,7 @@ self.onmessage = ({data}) => {
 async function handle(message) {
   if (message.type === "open") {
     const timings = await open(message.config);
-    self.postMessage({id: message.id, timings});
+    self.postMessage({id: message.id, timings, threads: ort.env.wasm.numThreads});
   } else if (message.type === "run") {
     const outputs = await runFeeds(message.feeds);
     self.postMessage({id: message.id, outputs}, Object.values(outputs).map((o) => o.buffer));
@@ -61,9 +63,10 @@ async function open(config) {
   if (session) throw new Error("this worker has a graph already");
   const t0 = performance.now();
   ort = await import(config.ort);
-  // one thread: a Gradio page is not cross-origin isolated (no SharedArrayBuffer), and ort
-  // would warn before falling back to it
-  ort.env.wasm.numThreads = 1;
+  // threads only in a cross-origin isolated page (SharedArrayBuffer); elsewhere ort would warn
+  // before falling back to one
+  ort.env.wasm.numThreads = threadsFor(self.crossOriginIsolated, navigator.hardwareConcurrency,
+                                       config.threads);
   ort.env.wasm.wasmPaths = config.wasm;
   const t1 = performance.now();
   const response = await fetch(config.graph.url);
@@ -81,8 +84,8 @@ async function open(config) {
     console.warn(`${config.graph.label ?? "network"}: no crypto.subtle here (not a secure context): graph not checked`);
   }
   const t3 = performance.now();
-  session = await ort.InferenceSession.create(new Uint8Array(bytes), {
-    executionProviders: ["wasm"], graphOptimizationLevel: "all"});
+  session = await ort.InferenceSession.create(new Uint8Array(bytes),
+                                              sessionOptions(ort.env.wasm.numThreads));
   names = {inputs: config.graph.inputs, outputs: config.graph.outputs};
   return {runtime: t1 - t0, fetch: t2 - t1, sha256: t3 - t2, session: performance.now() - t3};
 }

@@ -1,11 +1,12 @@
-// Networks run by the page itself: onnxruntime-web (served by the app, WebAssembly, one thread)
-// in a module worker (compute/graph_worker.js) that owns one graph's session. This side only
-// checks and posts arrays and gets arrays back: the main thread does no model work, so a slow
-// call never blocks painting.
+// Networks run by the page itself: onnxruntime-web (served by the app, WebAssembly, on the
+// threads lib/threads.js allows) in a module worker (compute/graph_worker.js) that owns one
+// graph's session. This side only checks and posts arrays and gets arrays back: the main thread
+// does no model work, so a slow call never blocks painting.
 //
 // `config` is what the server gives (ui/compute.py graph_config / page_compute): URLs relative
 // to the page of the runtime and the graph, the graph's name, SHA-256, input and output names
-// (and T for the VDM's eps-network).
+// (and T for the VDM's eps-network); a caller may add `threads`, the count the session takes in
+// an isolated page (lib/threads.js; a benchmark's 1).
 //
 //     const net = await openGraph(config);        // any shipped graph: a decoder, say
 //     const {x} = await net.run({z: {type: "float32", data: z, dims: [2, 32]}});
@@ -129,6 +130,7 @@ export async function connectGraph(worker, config, label = labelOf(config)) {
   }
   return {
     timings: opened.timings,                     // ms: runtime, fetch, sha256, session
+    threads: opened.threads ?? 1,                // the session's threads (lib/threads.js)
     /** One call of the graph: feeds {input name: {type: "float32" | "int64", data, dims}}
      *  (copied: the caller keeps its arrays) -> {output name: Float32Array}. */
     run(feeds) {
@@ -154,6 +156,7 @@ export async function connect(worker, config) {
   const T = config.graph.T;
   return {
     timings: net.timings,
+    threads: net.threads,
     terminate: net.terminate,
     /** eps_theta(x_t, t) of B images: x (B * 784 float32, row-major), t a step or B steps. */
     eps(x, t) {
