@@ -81,15 +81,15 @@ async ([module, config]) => {
 }
 """
 # [module, config, one image (784), steps of the timed calls, warm-up calls, parity x (B * 784),
-# parity steps] -> {times ms, everyCore: the same on every core (up to 4), threads, eps: [eps of
-# x at each parity step], single: eps of the first image}; the two sessions' calls alternate in
-# blocks of BLOCK
+# parity steps] -> {times ms, everyCore: the same on every core (lib/threads.js caps it),
+# threads, eps: [eps of x at each parity step], single: eps of the first image}; the two
+# sessions' calls alternate in blocks of BLOCK
 BLOCK = 20
 CALLS_JS = """
 async ([module, config, image, steps, warmup, x, parity]) => {
   const {openEps} = await import(new URL(module, document.baseURI).href);
   const net = await openEps(config);
-  const every = await openEps({...config, threads: Math.min(navigator.hardwareConcurrency, 4)});
+  const every = await openEps({...config, threads: navigator.hardwareConcurrency});
   const one = new Float32Array(image);
   for (const session of [net, every]) {
     for (let i = 0; i < warmup; i++) await session.eps(one, steps[i % steps.length]);

@@ -6,7 +6,7 @@
 // `config` is what the server gives (ui/compute.py graph_config / page_compute): URLs relative
 // to the page of the runtime and the graph, the graph's name, SHA-256, input and output names
 // (and T for the VDM's eps-network); a caller may add `threads`, the count the session takes in
-// an isolated page (lib/threads.js; a benchmark's 1).
+// an isolated page (lib/threads.js; a benchmark's or a test's count).
 //
 //     const net = await openGraph(config);        // any shipped graph: a decoder, say
 //     const {x} = await net.run({z: {type: "float32", data: z, dims: [2, 32]}});

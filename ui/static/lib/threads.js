@@ -9,9 +9,9 @@ export const MAX_THREADS = 4;
  *  SharedArrayBuffer, which only such a page has; ui/compute.py CrossOriginIsolation), else
  *  one core fewer than the machine has (the page's main thread, its compositor and, locally,
  *  the app need one), at most MAX_THREADS; or `asked` (a config's `threads`: a benchmark's or
- *  a test's count), at most MAX_THREADS. Measured on a 2-core machine (BENCHMARKS.md): a session on both cores made
- *  one call 1.1-1.3x faster, but a 1000-step run in the page took 23.5 s with 60 main-thread
- *  tasks over 50 ms, against 12.8 s and 2 on one thread. */
+ *  a test's count), at most MAX_THREADS. Measured on a 2-core machine (BENCHMARKS.md, "Page
+ *  run"): a session on both cores made one call 1.1-1.3x faster, but a 1000-step run in the
+ *  page took 23.5 s with 60 main-thread tasks over 50 ms, against 14.3 s and 6 on one thread. */
 export function threadsFor(isolated, cores, asked = null) {
   if (!isolated) return 1;
   if (Number.isInteger(asked) && asked > 0) return Math.min(asked, MAX_THREADS);
