@@ -473,16 +473,27 @@ def test_stop_freezes_the_run_on_the_frame_shown(page):
     expect(run.locator(".le-caption")).to_contain_text("1000 steps · 0 taken")
     stopped = page.evaluate("""() => new Promise((done) => {
       const view = window.latentExplorer.run;
+      const look = () => Object.fromEntries([...document.querySelectorAll('#vdm-run-view .le-btn')]
+        .map((b) => [b.dataset.act, [b.disabled, getComputedStyle(b).opacity,
+                                     getComputedStyle(b).backgroundColor]]));
+      const before = look();
       view.actions.run();
       const poll = () => {
         if (view.state.drawnShown > 3) {                  // step 4 or later on screen
-          const t = performance.now();
+          const during = look(), t = performance.now();
           document.querySelector('#vdm-run-view [data-act=stop]').click();
-          done({t, shown: view.state.shown});
+          done({t, shown: view.state.shown, before, during});
         } else requestAnimationFrame(poll);
       };
       poll();
     })""")
+    # a disabled button is faded by its colours, never by opacity (an opacity turned on and off
+    # makes the browser rebuild the page's layers on the first frame of a run)
+    before, during = stopped["before"], stopped["during"]
+    assert before["stop"][0] and not before["run"][0] and during["run"][0] and not during["stop"][0]
+    assert {look[1] for look in [*before.values(), *during.values()]} == {"1"}
+    for act in ("run", "stop"):
+        assert before[act][2] != during[act][2], (act, before[act], during[act])
     page.wait_for_timeout(2500)
     drawn = page.evaluate("window.latentExplorer.run.drawn")
     later = [k for t, k in drawn if t > stopped["t"]]
