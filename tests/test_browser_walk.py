@@ -163,9 +163,13 @@ def test_with_compute_server_the_server_decodes_and_the_page_says_so(served):
 
 
 def check_server_painted(page, kind: str, layer: int | None) -> None:
-    """What the page painted at the stop shown is the server's frames, as they are."""
+    """What the page painted at the stop shown is the server's frames, as they are: the frames
+    asked again here, in the test's process, may differ by one grey level where a pixel's float
+    lies on a rounding edge (torch's convolutions sum in another order on another number of
+    threads), and nowhere by more."""
     k = page.evaluate(f"{hook(kind)}.state.k")
     cells = page.evaluate(f"{hook(kind)}.cells()")
     server = server_frames(kind, page.evaluate(f"{hook(kind)}.ends()"), k, layer)
-    assert np.array_equal(np.uint8(cells[1]), server["lerp"])
-    assert np.array_equal(np.uint8(cells[2]), server["slerp"])
+    for cell, name in ((cells[1], "lerp"), (cells[2], "slerp")):
+        apart = np.abs(np.int16(cell) - server[name])
+        assert apart.max() <= 1 and (apart > 0).mean() < 0.01, (name, np.flatnonzero(apart))
