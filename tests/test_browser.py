@@ -426,6 +426,8 @@ def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
     expect(run.locator(".le-caption")).to_contain_text("0 taken")
     expect(run.locator(".le-compute-box")).to_be_checked()
     assert page.evaluate("window.latentExplorer.run.inPage()")
+    # its canvases handed to a worker that paints them (OffscreenCanvas)
+    assert page.evaluate("window.latentExplorer.run.painter.kind") == "worker"
     for k in (1, 2, 3):
         run.locator("[data-act=step]").click()
         expect(run.locator(".le-caption")).to_contain_text(f"{k} taken")
@@ -457,6 +459,30 @@ def test_the_run_is_drawn_from_arrays_and_matches_the_server_png(page):
     page.locator("#vdm-spacing label", has_text="Karras").click()
     expect(run.locator(".le-caption")).to_contain_text("Karras")
     assert_no_errors(page)
+
+
+def test_the_page_paints_the_run_itself_where_asked(served):
+    """`?paint=page` (as a browser without OffscreenCanvas): the page paints the run's canvases
+    itself, and what it paints is the run's pictures, as the worker paints them."""
+    browser, url, _ = served
+    painted = {}
+    for paint in ("page", "worker"):
+        page = open_page(browser, url + ("?paint=page" if paint == "page" else ""))
+        page.get_by_role("tab", name="Diffusion (VDM)").click()
+        run = page.locator("#vdm-run-view")
+        expect(run.locator(".le-caption")).to_contain_text("0 taken")
+        assert page.evaluate("window.latentExplorer.run.painter.kind") == paint
+        for k in (1, 2):
+            run.locator("[data-act=step]").click()
+            expect(run.locator(".le-caption")).to_contain_text(f"{k} taken")
+        page.wait_for_timeout(300)                        # the worker's frame is painted
+        cells = page.evaluate("window.latentExplorer.run.cells()")
+        painted[paint] = page.evaluate("window.latentExplorer.run.panelPixels()")
+        assert painted[paint] == cells and all(c is not None for c in cells)
+        shot(page, f"08_vdm_two_steps_painted_by_{paint}", "vdm-run-view")
+        assert_no_errors(page)
+        page.close()
+    assert painted["page"] == painted["worker"]
 
 
 def test_stop_freezes_the_run_on_the_frame_shown(page):

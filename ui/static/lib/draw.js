@@ -24,8 +24,9 @@ const tiles = new Map();           // side -> a small canvas to stage one pictur
 export function picture(ctx, pixels, x, y, size, side = 28) {
   if (!pixels) return;
   let tile = tiles.get(side);
-  if (!tile) {
-    tile = document.createElement("canvas");
+  if (!tile) {                     // (in a worker, where there is no document: an OffscreenCanvas)
+    tile = typeof document !== "undefined" ? document.createElement("canvas")
+      : new OffscreenCanvas(side, side);
     tile.width = tile.height = side;
     tiles.set(side, tile);
   }

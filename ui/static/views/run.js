@@ -14,15 +14,14 @@
 // props.value: the latest message; config: labels and geometry (ui/vdm/frames.py CONFIG). The
 // step shown is the page's: it goes with the events that need it (stop, rewind, branch, png).
 
-import {everyFrame, fit, fontSize, grey, picture, setProp, setText} from "../lib/draw.js";
-import {COLORS, dots, frame, line, star} from "../lib/plot.js";
+import {everyFrame, fontSize, setProp, setText} from "../lib/draw.js";
+import {filmLayout, paintFrame, panelLayout, readCells, stepsSize} from "../lib/runpaint.js";
 import {openEps, supported} from "../lib/eps.js";
 import {branched, cut, pageRun} from "../lib/pagerun.js";
 import {offer} from "../lib/registry.js";
 import {applyMessage, caption, filmPicks, panel, sampleAfter, stepsOnCurve, tBefore}
   from "../lib/runs.js";
 
-const SIDE = 28;
 const SLOW_EVERY_MS = 150;         // the filmstrip and the steps' plot during a Run
 
 export function mount({element, trigger, props, watch, server, config}) {
@@ -65,14 +64,15 @@ export function mount({element, trigger, props, watch, server, config}) {
     .map((b) => [b.dataset.act, b]));
 
   const state = {history: null, shown: 0, running: false, frozen: false, following: false,
-                 filling: false, drawn: [], curve: null, layout: null, slowDrawn: 0,
+                 filling: false, drawn: [], slowDrawn: 0,
                  drawnShown: 0, pageTook: false, stepping: false,
                  // the switch: on where this browser can run the network, unless ?compute=server
                  pageWanted: supported() && new URLSearchParams(location.search).get("compute") !== "server",
                  pageFailed: null};
   const engine = pageRun({plan: (asked) => server.plan(asked), open: openEps,
                           noiseScale: config.noise_scale});
-  const test = (window.latentExplorer ??= {}).run = {state, drawn: state.drawn, engine};
+  const painter = makePainter({panel: panelCanvas, film: filmCanvas, steps: stepsCanvas}, config);
+  const test = (window.latentExplorer ??= {}).run = {state, drawn: state.drawn, engine, painter};
 
   // ------------------------------------------------------------ talking to the server
   // Reset is a Gradio event (it reads the settings above the view); the rest are the view's
@@ -306,21 +306,42 @@ export function mount({element, trigger, props, watch, server, config}) {
   };
 
   // ------------------------------------------------------------ drawing
+  // the page works out what to show (a frame of lib/runpaint.js scenes, a few KB) and sizes the
+  // canvases; the painter (a worker holding them, where the browser can) paints it
+  const filmScene = (h, shown) => ({items: filmPicks(shown, config.film.frames).map((k) => ({
+    label: config.film.label.replace("{t}", tBefore(h, k)), x: sampleAfter(h, k),
+    x0: k > 0 ? h.steps[k - 1].x0 : null}))});
+  const stepsScene = (h, shown, width, font, ratio) => {
+    const key = `${h.run}:${width}:${font}:${ratio}`;
+    return {key, n: h.n, ...stepsOnCurve(h, shown),
+            logSnr: painter.hasCurve(key) ? null : Array.from(h.logSnr),
+            title: width < 640 ? `the run's ${h.n} steps on log SNR(t)`
+              : `the run's ${h.n} steps${h.n !== h.solverSteps ? " (network evaluations)" : ""} on log SNR(t) of the learned schedule, ${h.spacing}`};
+  };
+  const cssSize = (canvas, {w, h}) => {
+    setProp(canvas.style, "width", `${w}px`);
+    setProp(canvas.style, "height", `${h}px`);
+  };
   const draw = everyFrame(() => {
     const h = state.history;
     if (!h || state.frozen) return;
+    const ratio = window.devicePixelRatio || 1;
     const width = Math.max(280, root.clientWidth || 800);
     const font = fontSize(13);
     const shown = Math.min(state.shown, h.steps.length);
-    drawPanel(panelCanvas, h, shown, width, font, config);
+    const frame = {ratio, width, font, panel: panel(h, shown, config.panel)};
+    cssSize(painter.canvases.panel, panelLayout(width, font, config));
     // during a Run the filmstrip and the steps' plot follow at a calmer pace than the panel:
     // each canvas redrawn is a layer the browser uploads again, and these two are the largest
     const now = performance.now();
     if (!state.running || now - state.slowDrawn >= SLOW_EVERY_MS) {
       state.slowDrawn = now;
-      drawFilm(filmCanvas, h, shown, width, font, config);
-      state.curve = drawSteps(stepsCanvas, h, shown, width, font, state.curve);
+      frame.film = filmScene(h, shown);
+      frame.steps = stepsScene(h, shown, width, font, ratio);
+      cssSize(painter.canvases.film, filmLayout(width, font, config, frame.film.items.length));
+      cssSize(painter.canvases.steps, stepsSize(width));
     }
+    painter.draw(frame);
     // only what changed is written: each write is a style and layout invalidation
     setText(captionEl, caption(h, shown));
     setProp(slider, "max", String(h.taken));
@@ -333,12 +354,12 @@ export function mount({element, trigger, props, watch, server, config}) {
     if (state.drawn.length > 5000) state.drawn.splice(0, 2500);
   });
   watch("value", () => apply(props.value));
-  window.addEventListener("le:presenter", () => { state.curve = null; draw(); });
-  new ResizeObserver(() => { state.curve = null; draw(); }).observe(root);
+  window.addEventListener("le:presenter", () => draw());
+  new ResizeObserver(() => draw()).observe(root);
 
   // for the tests and the benchmark: the panel's four pictures as painted (read back from the
-  // canvas at the centre of every model pixel), and the run as the page holds it
-  test.panelPixels = () => readCells(panelCanvas, state.layout);
+  // canvas at the centre of every model pixel; a Promise), and the run as the page holds it
+  test.panelPixels = () => painter.read();
   test.cells = () => {
     const h = state.history;
     return h && panel(h, Math.min(state.shown, h.taken), config.panel).cells
@@ -352,125 +373,70 @@ export function mount({element, trigger, props, watch, server, config}) {
     return x ? Array.from(x) : null;
   };
   apply(props.value);
-
-  // the panel's layout, kept for readCells
-  function drawPanel(canvas, h, shown, width, font, cfg) {
-    const {cells, labels} = panel(h, shown, cfg.panel);
-    const gap = 8;
-    const columns = width >= 4 * 112 + 5 * gap ? 4 : 2;
-    const cell = Math.max(SIDE * 2, SIDE * Math.min(cfg.panel_pixel,
-      Math.floor((width - (columns + 1) * gap) / columns / SIDE)));
-    const rows = 4 / columns;
-    const labelH = Math.round(font * 1.6);
-    const w = columns * (cell + gap) + gap, ht = rows * (cell + gap + labelH) + gap;
-    const ctx = fit(canvas, w, ht);
-    ctx.fillStyle = grey(cfg.background);
-    ctx.fillRect(0, 0, w, ht);
-    ctx.font = `${font}px sans-serif`;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
-    const rects = [];
-    cells.forEach((pixels, i) => {
-      const x = gap + (i % columns) * (cell + gap);
-      const y = gap + Math.floor(i / columns) * (cell + gap + labelH) + labelH;
-      ctx.fillStyle = "#ebebeb";
-      ctx.fillText(labels[i], x + cell / 2, y - labelH / 2);
-      if (pixels) picture(ctx, pixels, x, y, cell);
-      else { ctx.fillStyle = grey(cfg.background + 20); ctx.fillRect(x, y, cell, cell); }
-      rects.push({x, y, size: cell});
-    });
-    state.layout = rects;
-  }
 }
 
-/** The run so far: x_t (top) and x0_hat of the step that led there (below) at the moments
- * filmPicks chooses, labelled with t; on a narrow screen the moments wrap onto more rows. */
-function drawFilm(canvas, h, shown, width, font, cfg) {
-  const picks = filmPicks(shown, cfg.film.frames);
-  const gap = 4;
-  const left = font * 4;
-  const minCell = SIDE * 2;
-  const perRow = Math.max(1, Math.min(cfg.film.frames,
-    Math.floor((width - left - gap) / (minCell + gap))));
-  const cell = Math.max(minCell, SIDE * Math.min(4, Math.floor((width - left - (perRow + 1) * gap) / perRow / SIDE)));
-  const labelH = Math.round(font * 1.5);
-  const bands = Math.ceil(picks.length / perRow);
-  const bandH = labelH + 2 * (cell + gap) + gap;
-  const w = Math.min(width, left + perRow * (cell + gap) + gap);
-  const ctx = fit(canvas, w, bands * bandH);
-  ctx.fillStyle = grey(cfg.background);
-  ctx.fillRect(0, 0, w, bands * bandH);
-  ctx.font = `${Math.min(font, Math.floor(cell / 4.5))}px sans-serif`;
-  ctx.textBaseline = "middle";
-  for (let band = 0; band < bands; band++) {
-    const y0 = band * bandH;
-    ctx.fillStyle = "#ebebeb";
-    ctx.textAlign = "left";
-    cfg.film.rows.forEach((name, r) => ctx.fillText(name, gap, y0 + labelH + gap + r * (cell + gap) + cell / 2));
-  }
-  ctx.textAlign = "center";
-  picks.forEach((k, i) => {
-    const x = left + gap + (i % perRow) * (cell + gap);
-    const y0 = Math.floor(i / perRow) * bandH;
-    ctx.fillStyle = "#ebebeb";
-    ctx.fillText(cfg.film.label.replace("{t}", tBefore(h, k)), x + cell / 2, y0 + labelH / 2 + 2);
-    picture(ctx, sampleAfter(h, k), x, y0 + labelH + gap, cell);
-    if (k > 0) picture(ctx, h.steps[k - 1].x0, x, y0 + labelH + gap + cell + gap, cell);
-    else { ctx.fillStyle = grey(cfg.background); ctx.fillRect(x, y0 + labelH + 2 * gap + cell, cell, cell); }
-  });
-}
+/** Who paints the run's canvases: a worker holding them as OffscreenCanvases where the browser
+ * can hand them over (their frames then reach the screen without this thread), else this page;
+ * `?paint=page` asks for the page. Should the worker fail, the page takes over on fresh canvases. */
+function makePainter(canvases, config) {
+  const memo = {};
+  let layout = null, ratio = 1, curveKey = null;
+  const onPage = (frame) => {
+    layout = paintFrame(canvases, frame, memo, config);
+    ratio = frame.ratio;
+  };
+  const painter = {
+    kind: "page",
+    canvases,                                  // the elements on the page (replaced on failure)
+    /** Whether the painter has the log-SNR curve of this key (else the scene must bring it). */
+    hasCurve: (key) => curveKey === key,
+    draw(frame) {
+      if (frame.steps && frame.steps.logSnr) curveKey = frame.steps.key;
+      send(frame);
+    },
+    read: async () => readCells(canvases.panel, layout, ratio),
+  };
+  let send = onPage;
+  const can = typeof Worker !== "undefined" && typeof OffscreenCanvas !== "undefined"
+    && typeof HTMLCanvasElement.prototype.transferControlToOffscreen === "function"
+    && new URLSearchParams(location.search).get("paint") !== "page";
+  if (!can) return painter;
 
-/** log SNR(t) of the model's schedule with the run's timesteps on it: filled where the run has
- * been, hollow ahead, a star where it is now. The curve is drawn once into a cached bitmap. */
-function drawSteps(canvas, h, shown, width, font, cached) {
-  const height = width < 640 ? 220 : 280;
-  const T = h.logSnr.length;
-  let lo = Infinity, hi = -Infinity;
-  for (const v of h.logSnr) { if (v < lo) lo = v; if (v > hi) hi = v; }
-  const yRange = [Math.floor(lo) - 1, Math.ceil(hi) + 1];
-  const key = `${h.run}:${width}:${font}`;
-  if (!cached || cached.key !== key) {
-    const bitmap = document.createElement("canvas");
-    const ctx = fit(bitmap, width, height);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, width, height);
-    const plot = frame(ctx, {w: width, h: height, x: [0, T], y: yRange, font,
-                             xLabel: "t", yLabel: "log SNR(t)",
-                             title: width < 640 ? `the run's ${h.n} steps on log SNR(t)`
-                               : `the run's ${h.n} steps${h.n !== h.solverSteps ? " (network evaluations)" : ""} on log SNR(t) of the learned schedule, ${h.spacing}`});
-    const xs = Array.from({length: T}, (_, i) => i + 1);
-    line(ctx, plot, xs, h.logSnr, COLORS.grey, 2);
-    cached = {key, bitmap, plot};
-  }
-  const ctx = fit(canvas, width, height);
-  ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.drawImage(cached.bitmap, 0, 0);
-  const ratio = window.devicePixelRatio || 1;
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  const {been, ahead, now} = stepsOnCurve(h, shown);
-  const r = Math.max(2.5, Math.min(5, 600 / h.n));
-  dots(ctx, cached.plot, ahead, COLORS.learned, r, false);
-  dots(ctx, cached.plot, been, COLORS.learned, r, true);
-  if (now.length) star(ctx, cached.plot, now[0], Math.max(9, font * 0.9));
-  return cached;
-}
-
-/** The four pictures of the panel read back from the canvas: 28x28 grey levels each, at the
- * centre of every model pixel (device pixels), or null for a blank cell. */
-function readCells(canvas, rects) {
-  if (!rects) return null;
-  const ratio = canvas.width / parseFloat(canvas.style.width);
-  const ctx = canvas.getContext("2d");
-  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  return rects.map(({x, y, size}) => {
-    const out = [];
-    for (let i = 0; i < SIDE; i++) {
-      for (let j = 0; j < SIDE; j++) {
-        const px = Math.floor((x + (j + 0.5) * size / SIDE) * ratio);
-        const py = Math.floor((y + (i + 0.5) * size / SIDE) * ratio);
-        out.push(data[4 * (py * canvas.width + px)]);
-      }
+  const toPage = (why) => {                    // fresh canvases in place of the handed-over ones
+    console.warn(`Latent Explorer: the run's painter worker failed (${why}); the page paints`);
+    for (const name of Object.keys(canvases)) {
+      const fresh = canvases[name].cloneNode(false);
+      canvases[name].replaceWith(fresh);
+      canvases[name] = fresh;
     }
-    return out;
-  });
+    worker.terminate();
+    curveKey = null;
+    send = onPage;
+    painter.kind = "page";
+    for (const [, done] of asked) done(null);
+    asked.clear();
+  };
+  const asked = new Map();
+  let worker, next = 0;
+  try {
+    worker = new Worker(new URL("../compute/paint_worker.js", import.meta.url), {type: "module"});
+    const offscreen = Object.fromEntries(Object.entries(canvases)
+      .map(([name, canvas]) => [name, canvas.transferControlToOffscreen()]));
+    worker.postMessage({type: "init", canvases: offscreen, config}, Object.values(offscreen));
+  } catch (error) {
+    if (worker) toPage(error.message || error);
+    return painter;
+  }
+  worker.onerror = (event) => { event.preventDefault(); if (send !== onPage) toPage(event.message || "error"); };
+  worker.onmessage = ({data}) => {
+    if (data.error) console.error(`Latent Explorer: the run's painter: ${data.error}`);
+    const done = asked.get(data.id);
+    asked.delete(data.id);
+    if (done) done(data.cells ?? null);
+  };
+  send = (frame) => worker.postMessage({type: "draw", frame});
+  painter.kind = "worker";
+  painter.read = () => (send === onPage ? Promise.resolve(readCells(canvases.panel, layout, ratio))
+    : new Promise((done) => { const id = ++next; asked.set(id, done); worker.postMessage({type: "read", id}); }));
+  return painter;
 }
