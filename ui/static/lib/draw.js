@@ -3,14 +3,19 @@
 
 /** Size `canvas` to css (w, h) at the device pixel ratio; returns its 2-D context in css units. */
 export function fit(canvas, w, h) {
-  const ratio = window.devicePixelRatio || 1;
+  canvas.style.width = `${w}px`;
+  canvas.style.height = `${h}px`;
+  return sized(canvas, w, h, window.devicePixelRatio || 1);
+}
+
+/** Size the bitmap of `canvas` (a canvas or an OffscreenCanvas, which has no style) for css
+ * (w, h) at `ratio`; its 2-D context, in css units, with no smoothing. */
+export function sized(canvas, w, h, ratio) {
   const pw = Math.round(w * ratio), ph = Math.round(h * ratio);
   if (canvas.width !== pw || canvas.height !== ph) {
     canvas.width = pw;
     canvas.height = ph;
   }
-  canvas.style.width = `${w}px`;
-  canvas.style.height = `${h}px`;
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.imageSmoothingEnabled = false;

@@ -11,7 +11,7 @@
 // and a frame is {ratio, width, font, panel, film?, steps?} (css px; ratio: device pixels a px).
 
 import {COLORS, dots, frame as plotFrame, line, star} from "./plot.js";
-import {grey, picture} from "./draw.js";
+import {grey, picture, sized} from "./draw.js";
 
 export const SIDE = 28;
 const PANEL_GAP = 8, FILM_GAP = 4;
@@ -48,20 +48,6 @@ export function filmLayout(width, font, cfg, count) {
 /** The css size of the steps' plot. */
 export function stepsSize(width) {
   return {w: width, h: width < 640 ? 220 : 280};
-}
-
-/** Size the bitmap of `canvas` (a canvas or an OffscreenCanvas) for css (w, h) at `ratio`;
- * its 2-D context, in css units, with no smoothing. */
-export function sized(canvas, w, h, ratio) {
-  const pw = Math.round(w * ratio), ph = Math.round(h * ratio);
-  if (canvas.width !== pw || canvas.height !== ph) {
-    canvas.width = pw;
-    canvas.height = ph;
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  return ctx;
 }
 
 /** A canvas to draw off screen: an OffscreenCanvas where there is one (always in a worker). */
