@@ -7,20 +7,18 @@
 //   {type: "read", id}  -> {id, cells}  the panel's pictures as painted (tests, benchmarks)
 //   a failure           -> {error: "what went wrong"}
 
-import {paintFrame, readCells} from "../lib/runpaint.js";
+import {canvasPainter} from "../lib/runpaint.js";
 
-let canvases = null, config = null, layout = null, ratio = 1;
-const memo = {};
+let painter = null;
 
 self.onmessage = ({data}) => {
   try {
     if (data.type === "init") {
-      ({canvases, config} = data);
+      painter = canvasPainter(data.canvases, data.config);
     } else if (data.type === "draw") {
-      layout = paintFrame(canvases, data.frame, memo, config);
-      ratio = data.frame.ratio;
+      painter.draw(data.frame);
     } else if (data.type === "read") {
-      self.postMessage({id: data.id, cells: readCells(canvases.panel, layout, ratio)});
+      self.postMessage({id: data.id, cells: painter.read()});
     } else {
       throw new Error(`unknown request ${JSON.stringify(data.type)}; valid: init, draw, read`);
     }

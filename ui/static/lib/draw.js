@@ -22,6 +22,16 @@ export function sized(canvas, w, h, ratio) {
   return ctx;
 }
 
+/** A canvas to draw off screen: an element where there is a document, else (in a worker) an
+ * OffscreenCanvas. */
+export function scratch(w, h) {
+  if (typeof document === "undefined") return new OffscreenCanvas(w, h);
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  return canvas;
+}
+
 const tiles = new Map();           // side -> a small canvas to stage one picture
 
 /** Draw a side x side uint8 picture (null: nothing) into the square (x, y, size), each pixel a
@@ -29,10 +39,8 @@ const tiles = new Map();           // side -> a small canvas to stage one pictur
 export function picture(ctx, pixels, x, y, size, side = 28) {
   if (!pixels) return;
   let tile = tiles.get(side);
-  if (!tile) {                     // (in a worker, where there is no document: an OffscreenCanvas)
-    tile = typeof document !== "undefined" ? document.createElement("canvas")
-      : new OffscreenCanvas(side, side);
-    tile.width = tile.height = side;
+  if (!tile) {
+    tile = scratch(side, side);
     tiles.set(side, tile);
   }
   const t = tile.getContext("2d");
@@ -85,4 +93,15 @@ export function setText(element, text) {
  * disabled: setting a reflected property sets its attribute again, and the page restyles). */
 export function setProp(element, name, value) {
   if (element[name] !== value) element[name] = value;
+}
+
+/** Pictures as painted on `canvas` in the squares `rects` ({x, y, size}, css px): side x side
+ * grey levels each, read back at the centre of every model pixel (`ratio` device pixels a px). */
+export function readCells(canvas, rects, ratio, side = 28) {
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  return rects.map(({x, y, size}) => Array.from({length: side * side}, (_, p) => {
+    const px = Math.floor((x + ((p % side) + 0.5) * size / side) * ratio);
+    const py = Math.floor((y + (Math.floor(p / side) + 0.5) * size / side) * ratio);
+    return data[4 * (py * canvas.width + px)];
+  }));
 }

@@ -11,9 +11,9 @@
 // and a frame is {ratio, width, font, panel, film?, steps?} (css px; ratio: device pixels a px).
 
 import {COLORS, dots, frame as plotFrame, line, star} from "./plot.js";
-import {grey, picture, sized} from "./draw.js";
+import {grey, picture, readCells, scratch, sized} from "./draw.js";
 
-export const SIDE = 28;
+const SIDE = 28;
 const PANEL_GAP = 8, FILM_GAP = 4;
 
 /** Where the panel's cells go at css width `width`: 4 columns, or 2 rows of 2 when narrow. */
@@ -48,15 +48,6 @@ export function filmLayout(width, font, cfg, count) {
 /** The css size of the steps' plot. */
 export function stepsSize(width) {
   return {w: width, h: width < 640 ? 220 : 280};
-}
-
-/** A canvas to draw off screen: an OffscreenCanvas where there is one (always in a worker). */
-export function scratchCanvas(w, h) {
-  if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(w, h);
-  const canvas = document.createElement("canvas");
-  canvas.width = w;
-  canvas.height = h;
-  return canvas;
 }
 
 export function paintPanel(canvas, scene, {ratio, width, font}, cfg) {
@@ -118,7 +109,7 @@ export function paintSteps(canvas, scene, {ratio, width, font}, memo) {
     const T = values.length;
     let lo = Infinity, hi = -Infinity;
     for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
-    const bitmap = scratchCanvas(1, 1);
+    const bitmap = scratch(1, 1);
     const ctx = sized(bitmap, w, h, ratio);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, w, h);
@@ -135,7 +126,6 @@ export function paintSteps(canvas, scene, {ratio, width, font}, memo) {
   dots(ctx, memo.curve.plot, scene.ahead, COLORS.learned, r, false);
   dots(ctx, memo.curve.plot, scene.been, COLORS.learned, r, true);
   if (scene.now.length) star(ctx, memo.curve.plot, scene.now[0], Math.max(9, font * 0.9));
-  return {w, h};
 }
 
 /** Paint what a frame brings on the canvases {panel, film, steps}; the panel's layout. */
@@ -146,20 +136,16 @@ export function paintFrame(canvases, frame, memo, cfg) {
   return layout;
 }
 
-/** The panel's four pictures read back from its canvas: 28x28 grey levels each, at the centre
- * of every model pixel (device pixels); null before anything is painted. */
-export function readCells(canvas, layout, ratio) {
-  if (!layout) return null;
-  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  return layout.rects.map(({x, y, size}) => {
-    const out = [];
-    for (let i = 0; i < SIDE; i++) {
-      for (let j = 0; j < SIDE; j++) {
-        const px = Math.floor((x + (j + 0.5) * size / SIDE) * ratio);
-        const py = Math.floor((y + (i + 0.5) * size / SIDE) * ratio);
-        out.push(data[4 * (py * canvas.width + px)]);
-      }
-    }
-    return out;
-  });
+/** A painter of frames on the canvases {panel, film, steps} (elements or OffscreenCanvases):
+ * draw(frame), and read() the panel's pictures as last painted. */
+export function canvasPainter(canvases, cfg) {
+  const memo = {};
+  let layout = null, ratio = 1;
+  return {
+    draw(frame) {
+      layout = paintFrame(canvases, frame, memo, cfg);
+      ratio = frame.ratio;
+    },
+    read: () => (layout ? readCells(canvases.panel, layout.rects, ratio) : null),
+  };
 }

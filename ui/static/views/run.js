@@ -15,7 +15,7 @@
 // step shown is the page's: it goes with the events that need it (stop, rewind, branch, png).
 
 import {everyFrame, fontSize, setProp, setText} from "../lib/draw.js";
-import {filmLayout, paintFrame, panelLayout, readCells, stepsSize} from "../lib/runpaint.js";
+import {canvasPainter, filmLayout, panelLayout, stepsSize} from "../lib/runpaint.js";
 import {openEps, supported} from "../lib/eps.js";
 import {branched, cut, pageRun} from "../lib/pagerun.js";
 import {offer} from "../lib/registry.js";
@@ -379,12 +379,9 @@ export function mount({element, trigger, props, watch, server, config}) {
  * can hand them over (their frames then reach the screen without this thread), else this page;
  * `?paint=page` asks for the page. Should the worker fail, the page takes over on fresh canvases. */
 function makePainter(canvases, config) {
-  const memo = {};
-  let layout = null, ratio = 1, curveKey = null;
-  const onPage = (frame) => {
-    layout = paintFrame(canvases, frame, memo, config);
-    ratio = frame.ratio;
-  };
+  let local = canvasPainter(canvases, config);
+  let worker = null, curveKey = null, next = 0;
+  const asked = new Map();                     // id -> resolve, of the worker's reads
   const painter = {
     kind: "page",
     canvases,                                  // the elements on the page (replaced on failure)
@@ -392,11 +389,13 @@ function makePainter(canvases, config) {
     hasCurve: (key) => curveKey === key,
     draw(frame) {
       if (frame.steps && frame.steps.logSnr) curveKey = frame.steps.key;
-      send(frame);
+      if (worker) worker.postMessage({type: "draw", frame});
+      else local.draw(frame);
     },
-    read: async () => readCells(canvases.panel, layout, ratio),
+    read: () => (worker
+      ? new Promise((done) => { const id = ++next; asked.set(id, done); worker.postMessage({type: "read", id}); })
+      : Promise.resolve(local.read())),
   };
-  let send = onPage;
   const can = typeof Worker !== "undefined" && typeof OffscreenCanvas !== "undefined"
     && typeof HTMLCanvasElement.prototype.transferControlToOffscreen === "function"
     && new URLSearchParams(location.search).get("paint") !== "page";
@@ -410,14 +409,13 @@ function makePainter(canvases, config) {
       canvases[name] = fresh;
     }
     worker.terminate();
+    worker = null;
+    local = canvasPainter(canvases, config);
     curveKey = null;
-    send = onPage;
     painter.kind = "page";
-    for (const [, done] of asked) done(null);
+    for (const done of asked.values()) done(null);
     asked.clear();
   };
-  const asked = new Map();
-  let worker, next = 0;
   try {
     worker = new Worker(new URL("../compute/paint_worker.js", import.meta.url), {type: "module"});
     const offscreen = Object.fromEntries(Object.entries(canvases)
@@ -427,16 +425,13 @@ function makePainter(canvases, config) {
     if (worker) toPage(error.message || error);
     return painter;
   }
-  worker.onerror = (event) => { event.preventDefault(); if (send !== onPage) toPage(event.message || "error"); };
+  worker.onerror = (event) => { event.preventDefault(); if (worker) toPage(event.message || "error"); };
   worker.onmessage = ({data}) => {
     if (data.error) console.error(`Latent Explorer: the run's painter: ${data.error}`);
     const done = asked.get(data.id);
     asked.delete(data.id);
     if (done) done(data.cells ?? null);
   };
-  send = (frame) => worker.postMessage({type: "draw", frame});
   painter.kind = "worker";
-  painter.read = () => (send === onPage ? Promise.resolve(readCells(canvases.panel, layout, ratio))
-    : new Promise((done) => { const id = ++next; asked.set(id, done); worker.postMessage({type: "read", id}); }));
   return painter;
 }

@@ -11,7 +11,7 @@
 // says once which path is in use. Frames are kept per stop until A or B change.
 
 import {float32FromBase64, uint8FromBase64} from "../lib/codec.js";
-import {everyFrame, fit, fontSize, grey, picture} from "../lib/draw.js";
+import {everyFrame, fit, fontSize, grey, picture, readCells} from "../lib/draw.js";
 import {openGraph, supported} from "../lib/eps.js";
 import {toUint8} from "../lib/mix.js";
 import {crossFade, decoderFeeds, norm, pathLatents, walkW} from "../lib/walk.js";
@@ -233,7 +233,8 @@ export function mount({element, props, watch, server, config}) {
       return f && {lerp: list(f.lerp), slerp: list(f.slerp), x: list(f.x),
                    latents: f.latents && {lerp: list(f.latents.lerp), slerp: list(f.latents.slerp)}};
     },
-    cells: () => readCells(canvas, state.layout),
+    cells: () => state.layout && readCells(canvas, state.layout,
+                                            canvas.width / parseFloat(canvas.style.width)),
   };
 }
 
@@ -276,17 +277,4 @@ function drawCells(canvas, cells, width, config, empty) {
     }
     return {x, y, size: cell};
   });
-}
-
-/** The pictures as painted: 28x28 grey levels each, read back at the centre of every model
- *  pixel (device pixels). */
-function readCells(canvas, rects) {
-  if (!rects) return null;
-  const ratio = canvas.width / parseFloat(canvas.style.width);
-  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  return rects.map(({x, y, size}) => Array.from({length: PIXELS}, (_, p) => {
-    const px = Math.floor((x + ((p % SIDE) + 0.5) * size / SIDE) * ratio);
-    const py = Math.floor((y + (Math.floor(p / SIDE) + 0.5) * size / SIDE) * ratio);
-    return data[4 * (py * canvas.width + px)];
-  }));
 }
